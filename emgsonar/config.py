@@ -1,0 +1,117 @@
+"""The one configuration object of emgsonar.
+
+Every setting comes from the environment (prefix ``EMGSONAR_``, ``__`` for nesting, e.g.
+``EMGSONAR_SLURM__PARTITION=debug``) or a ``.env`` file, is validated once at start-up, and is
+read everywhere as ``django.conf.settings.EMGSONAR_CONFIG`` so there is exactly one place to
+look. ``DATABASE_URL`` is read without the prefix because every tool in the ecosystem uses it.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import AliasChoices, BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+class Executor(StrEnum):
+    """Where the align step of an import runs."""
+
+    LOCAL = "local"
+    SLURM = "slurm"
+
+
+class SlurmConfig(BaseModel):
+    """How chunks are submitted to a Slurm cluster.
+
+    ``work_dir`` must be visible under the same path on every node (a shared file system on a
+    real cluster); job scripts read their input and write their results only there.
+    """
+
+    work_dir: Path = BASE_DIR / ".data" / "slurm-work"
+    partition: str | None = None
+    account: str | None = None
+    cpus_per_job: int = 1
+    memory_mb_per_job: int = 1024
+    time_limit: str = "01:00:00"
+    poll_seconds: float = 1.0
+    #: a job not seen by the scheduler for this long is classified as lost
+    lost_after_seconds: float = 120.0
+    max_resubmits: int = 2
+    #: the python that runs job scripts; default: the interpreter of the submitting process
+    python: Path | None = None
+    #: where Slurm's commands live, when not on PATH
+    bin_dir: Path | None = None
+
+
+class PrefectConfig(BaseModel):
+    """Names shared by deployments, workers and the API that starts flow runs."""
+
+    work_pool: str = "emgsonar-pool"
+    deployment_suffix: str = "emgsonar"
+
+
+class EnaConfig(BaseModel):
+    """ENA-compatible endpoints; tests point them at a local server."""
+
+    browser_api_url: str = "https://www.ebi.ac.uk/ena/browser/api"
+    portal_api_url: str = "https://www.ebi.ac.uk/ena/portal/api"
+    timeout_seconds: float = 60.0
+    retries: int = 3
+
+
+class ApiConfig(BaseModel):
+    """Behaviour of the HTTP API."""
+
+    #: when false, reads need an authenticated user too
+    public_reads: bool = True
+    default_limit: int = 100
+    default_page_size: int = 20
+    max_limit: int = 10_000
+
+
+class ImportConfig(BaseModel):
+    """Defaults of the import pipeline (each run can override them)."""
+
+    executor: Executor = Executor.LOCAL
+    chunk_size: int = 500
+    #: processes for the local executor; 0 means one per core
+    jobs: int = 0
+    download_dir: Path = BASE_DIR / ".data" / "downloads"
+    work_dir: Path = BASE_DIR / ".data" / "work"
+
+
+class EmgsonarConfig(BaseSettings):
+    """All settings of an emgsonar installation."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="EMGSONAR_",
+        env_nested_delimiter="__",
+        env_file=BASE_DIR / ".env",
+        extra="ignore",
+    )
+
+    debug: bool = False
+    secret_key: str = Field(
+        default="insecure-dev-key-change-me-in-production",
+        description="Django SECRET_KEY; set EMGSONAR_SECRET_KEY in production",
+    )
+    allowed_hosts: list[str] = ["127.0.0.1", "localhost", "testserver"]
+    database_url: str = Field(
+        default="postgresql://postgres@127.0.0.1:5432/emgsonar",
+        validation_alias=AliasChoices("DATABASE_URL", "EMGSONAR_DATABASE_URL"),
+    )
+    data_dir: Path = BASE_DIR / ".data"
+    slurm: SlurmConfig = SlurmConfig()
+    prefect: PrefectConfig = PrefectConfig()
+    ena: EnaConfig = EnaConfig()
+    api: ApiConfig = ApiConfig()
+    imports: ImportConfig = ImportConfig()
+
+    def import_jobs(self) -> int:
+        """Processes for the local executor, resolving 0 to the number of cores."""
+        return self.imports.jobs or (os.cpu_count() or 1)

@@ -1,0 +1,21 @@
+"""Shared fixtures: paths to the real data in ../shared/data and small helpers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("EMGSONAR_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real test data (sonar's test-data and peers/); skip nothing: its absence is an error."""
+    if not SHARED_DATA.is_dir():
+        raise RuntimeError(
+            f"test data not found at {SHARED_DATA}; set EMGSONAR_SHARED_DATA to shared/data"
+        )
+    return SHARED_DATA
