@@ -137,3 +137,9 @@ class LineageAliasAdmin(admin.ModelAdmin):
 class MutationCountAdmin(admin.ModelAdmin):
     list_display = ("reference", "level", "mutation_id", "samples")
     list_filter = ("reference", "level")
+
+
+@admin.register(CdsSegment)
+class CdsSegmentAdmin(admin.ModelAdmin):
+    list_display = ("cds", "order", "start", "end", "strand")
+    raw_id_fields = ("cds",)
