@@ -10,7 +10,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PGDATA_DIR="${EMGSONAR_PGDATA:-$ROOT/.data/postgres}"
-PORT=5432
+PORT="${EMGSONAR_PGPORT:-5432}"
 say() { printf 'postgres: %s\n' "$*" >&2; }
 
 answers() {
