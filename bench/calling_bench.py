@@ -44,11 +44,17 @@ def _machine() -> str:
     return f"`{uname}`, nproc {os.cpu_count()}, CPU {cpu}"
 
 
+def _load() -> str:
+    """1/5/15-minute load averages: other work on the machine skews the numbers."""
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "RESULTS.md")
     args = parser.parse_args()
+    load_before = _load()
     reference = read_genbank([REFERENCE])
     records = list(read_fasta(FASTA))
     n = len(records)
@@ -77,7 +83,8 @@ def main() -> None:
         f"### {datetime.datetime.now().isoformat(timespec='seconds')}",
         "",
         f"Machine: {_machine()}. Input: genbank_open_1000 ({n} SARS-CoV-2 genomes), "
-        f"reference {reference.accession} (Nextclade CDS set), preset {PRESET}.",
+        f"reference {reference.accession} (Nextclade CDS set), preset {PRESET}. "
+        f"Load average (1/5/15 min) before {load_before}, after {_load()}.",
         "",
         "| what | seconds | genomes/s | x raw mappy time |",
         "|---|---:|---:|---:|",

@@ -24,7 +24,9 @@ logger = logging.getLogger(__name__)
 
 #: minimap2 preset: whole-genome assembly to reference, <1% divergence expected (viruses)
 PRESET = "asm5"
-_CS = re.compile(r":(\d+)|\*([a-z])([a-z])|([+\-])([a-z]+)")
+#: cs operations; a run of mismatches against query ``n`` (N runs, but also IUPAC codes, which
+#: minimap2 writes as ``n``) is one match group, so long N runs cost one op, not one per base
+_CS = re.compile(r":(\d+)|((?:\*[a-z]n)+)|\*([a-z])([a-z])|([+\-])([a-z]+)")
 
 
 def build_aligners(reference: ReferenceSpec) -> dict[str, mappy.Aligner]:
@@ -56,9 +58,9 @@ def build_aligners(reference: ReferenceSpec) -> dict[str, mappy.Aligner]:
 class Hit:
     """One alignment hit as operations with absolute coordinates (mutable while stitching).
 
-    ``ops`` items: ``("=", r, q, n)`` match run, ``("X", r, q, 1)`` mismatch, ``("I", r, q, n)``
-    n query bases inserted before reference position ``r``, ``("D", r, q, n)`` n reference bases
-    deleted.
+    ``ops`` items: ``("=", r, q, n)`` match run; ``("X", r, q, n)`` n mismatches (n > 1 only
+    for a run of query ``n``: N or IUPAC codes); ``("I", r, q, n)`` n query bases inserted
+    before reference position ``r``; ``("D", r, q, n)`` n reference bases deleted.
     """
 
     r_st: int
@@ -86,10 +88,15 @@ class Alignment:
 def _parse_cs(cs: str, r: int, q: int) -> list[tuple[str, int, int, int]]:
     ops: list[tuple[str, int, int, int]] = []
     append = ops.append
-    for match, ref_base, _query_base, indel, bases in _CS.findall(cs):
+    for match, n_run, ref_base, _query_base, indel, bases in _CS.findall(cs):
         if match:
             n = int(match)
             append(("=", r, q, n))
+            r += n
+            q += n
+        elif n_run:
+            n = len(n_run) // 3
+            append(("X", r, q, n))
             r += n
             q += n
         elif ref_base:
@@ -172,14 +179,11 @@ def _trim_start(hit: Hit, r_min: int, q_min: int) -> None:
     ops = hit.ops
     kept: list[tuple[str, int, int, int]] = []
     for index, (kind, r, q, n) in enumerate(ops):
-        if kind == "=":
+        if kind in ("=", "X"):  # runs of aligned bases can be cut anywhere
             skip = max(r_min - r, q_min - q, 0)
             if skip < n:
-                kept = [("=", r + skip, q + skip, n - skip), *ops[index + 1 :]]
+                kept = [(kind, r + skip, q + skip, n - skip), *ops[index + 1 :]]
                 break
-        elif kind == "X" and r >= r_min and q >= q_min:
-            kept = ops[index:]
-            break
     else:
         kept = []
     # an alignment must start with an aligned base; indels at the new start are dropped above

@@ -56,14 +56,21 @@ def extract_events(alignment: Alignment, reference: str) -> NtEvents:
                 covered.append([hit.r_st, hit.r_en])
         for kind, r, q, n in hit.ops:
             if kind == "X":
-                base = query[q]
-                if base == "N":
+                if n > 1 and query.count("N", q, q + n) == n:  # an N run: one range, no loop
                     if n_runs and n_runs[-1][1] == r:
-                        n_runs[-1] = (n_runs[-1][0], r + 1)
+                        n_runs[-1] = (n_runs[-1][0], r + n)
                     else:
-                        n_runs.append((r, r + 1))
-                elif base != reference[r]:
-                    subs.append((r, base))
+                        n_runs.append((r, r + n))
+                    continue
+                for k in range(n):  # single mismatch, or a run mixing N and IUPAC codes
+                    base = query[q + k]
+                    if base == "N":
+                        if n_runs and n_runs[-1][1] == r + k:
+                            n_runs[-1] = (n_runs[-1][0], r + k + 1)
+                        else:
+                            n_runs.append((r + k, r + k + 1))
+                    elif base != reference[r + k]:
+                        subs.append((r + k, base))
             elif kind == "I":
                 _add_insertion(events, r - 1, query[q : q + n])
             elif kind == "D":

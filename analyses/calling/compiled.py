@@ -92,17 +92,26 @@ class CompiledReplicon:
     gene_bins: dict[int, tuple[int, ...]] = field(repr=False)
 
     def cds_overlapping(self, start: int, end: int) -> list[CompiledCds]:
-        """CDS with a segment overlapping ``[start, end)`` (``end > start``)."""
-        seen: set[int] = set()
+        """CDS with a segment overlapping ``[start, end)`` (``end > start``), in file order.
+
+        Called several times per mutation, so it works on bin indexes and sorts integers (not
+        ``tuple.index`` on dataclasses, which compared whole CDS objects field by field).
+        """
+        last = (max(end, start + 1) - 1) // _BIN
+        first = start // _BIN
+        if first == last:
+            candidates: tuple[int, ...] | set[int] = self.cds_bins.get(first, ())
+        else:
+            candidates = set()
+            for b in range(first, last + 1):
+                candidates.update(self.cds_bins.get(b, ()))
         result = []
-        for b in range(start // _BIN, (max(end, start + 1) - 1) // _BIN + 1):
-            for index in self.cds_bins.get(b, ()):
-                if index not in seen:
-                    seen.add(index)
-                    cds = self.cds[index]
-                    if any(s.start < end and start < s.end for s in cds.segments):
-                        result.append(cds)
-        result.sort(key=lambda c: self.cds.index(c))
+        for index in sorted(candidates):
+            cds = self.cds[index]
+            for s in cds.segments:
+                if s.start < end and start < s.end:
+                    result.append(cds)
+                    break
         return result
 
     def genes_near(self, start: int, end: int) -> list[GeneSpec]:

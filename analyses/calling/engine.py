@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 
 import mappy
@@ -241,6 +242,10 @@ def call_records(
 ) -> Iterator[SequenceResult]:
     """Call many records, in input order; identical sequences (same seqhash) are called once.
 
+    With ``jobs > 1`` each worker builds its :class:`Caller` once in the pool initializer
+    (with ``fork`` the reference is inherited, not pickled), and records go out in chunks of
+    ``chunksize`` through ``imap``: per task only the record and its result cross processes.
+
     :param jobs: worker processes (``0`` = all cores); 1 calls in this process.
     """
     jobs = jobs or os.cpu_count() or 1
@@ -253,7 +258,7 @@ def call_records(
                 seen.add(record.seqhash)
                 yield record
 
-    buffered: list[FastaRecord] = []
+    buffered: deque[FastaRecord] = deque()  # records waiting for their (shared) result
 
     def remember(records: Iterable[FastaRecord]) -> Iterator[FastaRecord]:
         for record in records:
@@ -276,7 +281,7 @@ def call_records(
         for result in results:
             done[result.seqhash] = result
             while buffered and buffered[0].seqhash in done:
-                record = buffered.pop(0)
+                record = buffered.popleft()
                 yield _renamed(done[record.seqhash], record.id)
     for record in buffered:
         yield _renamed(done[record.seqhash], record.id)

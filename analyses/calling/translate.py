@@ -17,6 +17,10 @@ from analyses.calling.compiled import CompiledCds
 from analyses.calling.types import AA_DELETION, AA_INSERTION, AA_SUBSTITUTION
 
 LOW, MODERATE, HIGH, MODIFIER = "LOW", "MODERATE", "HIGH", "MODIFIER"
+#: in-frame indels whose codon spans are at most this far apart (2 codons between them) form
+#: one cluster, aligned as proteins together: BA.1's S:del:211 and S:R214REPE, ON819429's
+#: 9-nt deletion + 9-nt insertion. Farther apart they are independent events.
+NEAR_CODONS = 3
 
 
 @dataclass
@@ -48,10 +52,10 @@ class _Query:
     def __init__(self, cds: CompiledCds, events: CdsEvents) -> None:
         self.ref = cds.nt
         self.subs = events.subs
-        self.deleted: set[int] = set()
-        for s, e, _ in events.dels:
-            self.deleted.update(range(s, e))
-        self.ins_after = {j: b for j, b, _ in events.ins}
+        self.deleted: dict[int, int] = {}  # offset -> index of the deletion
+        for s, e, idx in events.dels:
+            self.deleted.update(dict.fromkeys(range(s, e), idx))
+        self.ins_after = {j: (b, idx) for j, b, idx in events.ins}
         unknown = sorted(events.unknown)
         self.u_starts = [a for a, _ in unknown]
         self.u_ends = [b for _, b in unknown]
@@ -61,18 +65,60 @@ class _Query:
         return i >= 0 and offset < self.u_ends[i]
 
     def nt(self, lo: int, hi: int) -> str:
+        """Query bases of CDS offsets ``[lo, hi)`` (the per-codon fast path, no provenance)."""
         out = []
+        deleted, subs, ins_after, ref = self.deleted, self.subs, self.ins_after, self.ref
         for o in range(lo, hi):
-            if o not in self.deleted:
-                if self.unknown(o):
+            if o not in deleted:
+                if self.u_starts and self.unknown(o):
                     out.append("N")
                 else:
+                    sub = subs.get(o)
+                    out.append(sub[0] if sub else ref[o])
+            ins = ins_after.get(o)
+            if ins:
+                out.append(ins[0])
+        return "".join(out)
+
+    def nt_with_sources(self, lo: int, hi: int) -> tuple[str, list[set[int]]]:
+        """Query bases of CDS offsets ``[lo, hi)`` and, per query codon, the events shaping it.
+
+        A codon's sources are the substitutions and insertions among its bases, and a deletion
+        that falls inside it (a merged codon); this is what links an amino-acid mutation to
+        its nucleotide parents when several indels share a cluster.
+        """
+        out: list[str] = []
+        sources: list[set[int]] = []
+        pending_deletion: int | None = None
+        length = 0
+
+        def emit(bases: str, source: int | None) -> None:
+            nonlocal length, pending_deletion
+            for _ in bases:
+                if length % 3 == 0:
+                    sources.append(set())
+                if source is not None:
+                    sources[-1].add(source)
+                if pending_deletion is not None and length % 3:
+                    sources[-1].add(pending_deletion)
+                pending_deletion = None
+                length += 1
+            out.append(bases)
+
+        for o in range(lo, hi):
+            deletion = self.deleted.get(o)
+            if deletion is None:
+                if self.unknown(o):
+                    emit("N", None)
+                else:
                     sub = self.subs.get(o)
-                    out.append(sub[0] if sub else self.ref[o])
+                    emit(sub[0], sub[1]) if sub else emit(self.ref[o], None)
+            else:
+                pending_deletion = deletion
             ins = self.ins_after.get(o)
             if ins:
-                out.append(ins)
-        return "".join(out)
+                emit(*ins)
+        return "".join(out), sources
 
 
 def _ref_aa(cds: CompiledCds, codon: int) -> str:
@@ -153,10 +199,17 @@ def call_cds(cds: CompiledCds, events: CdsEvents) -> CdsCalls:
 
     # 2. in-frame indels: clusters of codons aligned as proteins
     clusters: list[list] = []
+    event_codons: dict[int, tuple[int, int]] = {}
     for c0, c1, idx in sorted(spans):
+        event_codons[idx] = (c0, c1)
         if is_masked(c0):
             continue
-        if clusters and c0 <= clusters[-1][1]:
+        # indels within NEAR_CODONS of each other are aligned together (align_residues)
+        if (
+            clusters
+            and c0 <= clusters[-1][1] + NEAR_CODONS
+            and not any(is_masked(c) for c in range(clusters[-1][1] + 1, c0))
+        ):
             clusters[-1][1] = max(clusters[-1][1], c1)
             clusters[-1][2].append(idx)
         else:
@@ -164,7 +217,7 @@ def call_cds(cds: CompiledCds, events: CdsEvents) -> CdsCalls:
     in_cluster: set[int] = set()
     for c0, c1, idxs in clusters:
         in_cluster.update(range(c0, c1 + 1))
-        _call_cluster(cds, query, events, c0, c1, idxs, calls)
+        _call_cluster(cds, query, events, c0, c1, {i: event_codons[i] for i in idxs}, calls)
 
     # 3. codons with substitutions or partly unknown
     touched: dict[int, list[int]] = {}
@@ -203,75 +256,204 @@ def call_cds(cds: CompiledCds, events: CdsEvents) -> CdsCalls:
     return calls
 
 
-def _call_cluster(
-    cds: CompiledCds,
-    query: _Query,
-    events: CdsEvents,
-    c0: int,
-    c1: int,
-    indel_idxs: list[int],
-    calls: CdsCalls,
-) -> None:
-    """Align the query residues of codons ``c0..c1`` to the reference ones (one gap block)."""
-    n_codons = len(cds.nt) // 3
-    c1 = min(c1, n_codons - 1)
-    lo, hi = 3 * c0, 3 * c1 + 3
-    qnt = query.nt(lo, hi)
-    parents = set(indel_idxs)
-    parents.update(idx for o, (_, idx) in events.subs.items() if lo <= o < hi)
-    if len(qnt) % 3:
-        calls.unknown.append((c0, c1 + 1))
-        return
-    ref = "".join(_ref_aa(cds, c) for c in range(c0, c1 + 1))
-    alt = _translate(cds, qnt, c0)
+def _one_gap_block(ref: str, alt: str) -> list[tuple[int | None, int | None]]:
+    """Align ``alt`` to ``ref`` with at most one gap block of length ``|len(ref) - len(alt)|``.
+
+    The fast path for a cluster made by one indel: the only question is where the gap goes,
+    answered by identity, then BLOSUM62, then the rightmost gap (so a merged codon is aligned
+    to the left reference residue), as calling.md says.
+
+    :returns: alignment columns ``(ref index, alt index)``, ``None`` on the gap side.
+    """
     n, m = len(ref), len(alt)
     k = abs(n - m)
     best: tuple[int, int, int] | None = None
     best_i = 0
     for i in range(min(n, m) + 1):
         if m <= n:
-            pairs = list(zip(alt[:i], ref[:i], strict=True)) + list(
-                zip(alt[i:], ref[i + k :], strict=True)
-            )
+            pairs = [*zip(alt[:i], ref[:i], strict=True), *zip(alt[i:], ref[i + k :], strict=True)]
         else:
-            pairs = list(zip(alt[:i], ref[:i], strict=True)) + list(
-                zip(alt[i + k :], ref[i:], strict=True)
-            )
+            pairs = [*zip(alt[:i], ref[:i], strict=True), *zip(alt[i + k :], ref[i:], strict=True)]
         score = (sum(a == b for a, b in pairs), sum(blosum62(a, b) for a, b in pairs), i)
         if best is None or score >= best:
             best, best_i = score, i
     i = best_i
-    parent_tuple = tuple(sorted(parents))
-    aligned: list[tuple[int, str]] = []  # (ref residue index, alt residue)
+    columns: list[tuple[int | None, int | None]] = [(j, j) for j in range(i)]
     if m <= n:
-        aligned = [(c0 + j, alt[j]) for j in range(i)] + [(c0 + j + k, alt[j]) for j in range(i, m)]
-        if k:
-            calls.aa.append((c0 + i, c0 + i + k, ref[i : i + k], "", AA_DELETION, parent_tuple))
+        columns += [(j, None) for j in range(i, i + k)]
+        columns += [(j + k, j) for j in range(i, m)]
     else:
-        aligned = [(c0 + j, alt[j]) for j in range(i)] + [
-            (c0 + j - k, alt[j]) for j in range(i + k, m)
-        ]
-        anchor = c0 + i - 1
-        if anchor >= 0:
-            anchor_aa = _ref_aa(cds, anchor)
+        columns += [(None, j) for j in range(i, i + k)]
+        columns += [(j - k, j) for j in range(i + k, m)]
+    return columns
+
+
+#: affine gap costs of the residue alignment (BLAST's protein defaults: open 11, extend 1)
+GAP_OPEN = 11
+GAP_EXTEND = 1
+_NEG = -(10**9)
+
+
+def align_residues(ref: str, alt: str) -> list[tuple[int | None, int | None]]:
+    """Global affine-gap Needleman-Wunsch (Gotoh) of two short peptides with BLOSUM62.
+
+    Used when several indels fall into one codon cluster (BA.1-like deletion + insertion a few
+    codons apart, as minimap2 sometimes reports them): one gap block cannot describe that, and
+    calling.md asks for what a protein alignment says. A gap of length ``k`` costs
+    ``GAP_OPEN + k * GAP_EXTEND``. Among equal-scoring alignments gaps go rightmost, the same
+    tie-break as :func:`_one_gap_block`. Only called on a few codons, so plain Python is fine.
+
+    :returns: alignment columns ``(ref index, alt index)``, ``None`` on the gap side.
+    """
+    n, m = len(ref), len(alt)
+    # three states: "M" residue pair, "D" ref residue against a gap, "I" alt residue against a gap
+    score = {st: [[_NEG] * (m + 1) for _ in range(n + 1)] for st in "MDI"}
+    back = {st: [[""] * (m + 1) for _ in range(n + 1)] for st in "MDI"}
+    score["M"][0][0] = 0
+    # on ties a gap predecessor wins over "M": read backwards from the end, gaps go rightmost
+    order = ("D", "I", "M")
+
+    def best(i: int, j: int, costs: dict[str, int]) -> tuple[int, str]:
+        return max(((score[st][i][j] - costs[st], st) for st in order), key=lambda t: t[0])
+
+    opening = {"M": GAP_OPEN + GAP_EXTEND, "D": GAP_OPEN + GAP_EXTEND, "I": GAP_OPEN + GAP_EXTEND}
+    free = {"M": 0, "D": 0, "I": 0}
+    for i in range(n + 1):
+        for j in range(m + 1):
+            if i and j:
+                value, st = best(i - 1, j - 1, free)
+                score["M"][i][j] = value + blosum62(ref[i - 1], alt[j - 1])
+                back["M"][i][j] = st
+            if i:
+                value, st = best(i - 1, j, {**opening, "D": GAP_EXTEND})
+                score["D"][i][j], back["D"][i][j] = value, st
+            if j:
+                value, st = best(i, j - 1, {**opening, "I": GAP_EXTEND})
+                score["I"][i][j], back["I"][i][j] = value, st
+    _, state = best(n, m, free)
+    i, j = n, m
+    columns: list[tuple[int | None, int | None]] = []
+    while i or j:
+        previous = back[state][i][j]
+        if state == "M":
+            columns.append((i - 1, j - 1))
+            i, j = i - 1, j - 1
+        elif state == "D":
+            columns.append((i - 1, None))
+            i -= 1
+        else:
+            columns.append((None, j - 1))
+            j -= 1
+        state = previous
+    columns.reverse()
+    return columns
+
+
+def _call_cluster(
+    cds: CompiledCds,
+    query: _Query,
+    events: CdsEvents,
+    c0: int,
+    c1: int,
+    indel_idxs: dict[int, tuple[int, int]],
+    calls: CdsCalls,
+) -> None:
+    """Align the query residues of codons ``c0..c1`` to the reference ones.
+
+    One indel in the cluster (the usual case): one gap block (:func:`_one_gap_block`). Several
+    indels: a real protein alignment (:func:`align_residues`), because e.g. a deletion and an
+    insertion of equal length in neighbouring codons may be two gaps or just substitutions,
+    and only scoring the alternatives tells which.
+
+    :param indel_idxs: nucleotide mutation index -> inclusive codon span of each indel of the
+        cluster; an amino-acid mutation's parents are the events touching its codons.
+    """
+    n_codons = len(cds.nt) // 3
+    c1 = min(c1, n_codons - 1)
+    lo, hi = 3 * c0, 3 * c1 + 3
+    qnt, sources = query.nt_with_sources(lo, hi)
+    spans = dict(indel_idxs)
+    spans.update((idx, (o // 3, o // 3)) for o, (_, idx) in events.subs.items() if lo <= o < hi)
+    all_parents = tuple(sorted(spans))
+
+    def parents_of(ref_first: int, ref_last: int, alt_codons: range) -> tuple[int, ...]:
+        # events shaping the query codons involved, plus indels whose codons overlap the
+        # reference residues ref_first..ref_last (inclusive); the whole cluster if none
+        found = set().union(*(sources[q] for q in alt_codons if q < len(sources)))
+        found.update(i for i in indel_idxs if spans[i][0] <= ref_last and ref_first <= spans[i][1])
+        return tuple(sorted(found)) or all_parents
+
+    if len(qnt) % 3:
+        calls.unknown.append((c0, c1 + 1))
+        return
+    ref = "".join(_ref_aa(cds, c) for c in range(c0, c1 + 1))
+    alt = _translate(cds, qnt, c0)
+    columns = align_residues(ref, alt) if len(indel_idxs) > 1 else _one_gap_block(ref, alt)
+    aligned: list[tuple[int, str, int]] = []  # (ref residue, alt residue, alt index)
+    last_ref = -1  # index into ref of the last reference residue seen (insertion anchor)
+    k = 0
+    while k < len(columns):
+        r_i, a_i = columns[k]
+        if r_i is not None and a_i is not None:
+            aligned.append((c0 + r_i, alt[a_i], a_i))
+            last_ref = r_i
+            k += 1
+        elif a_i is None:  # run of deleted reference residues
+            first = r_i
+            while k < len(columns) and columns[k][1] is None:
+                last_ref = columns[k][0]  # type: ignore[assignment]
+                k += 1
+            assert first is not None
             calls.aa.append(
                 (
-                    anchor,
-                    anchor + 1,
-                    anchor_aa,
-                    anchor_aa + alt[i : i + k],
-                    AA_INSERTION,
-                    parent_tuple,
+                    c0 + first,
+                    c0 + last_ref + 1,
+                    ref[first : last_ref + 1],
+                    "",
+                    AA_DELETION,
+                    parents_of(c0 + first, c0 + last_ref, range(0)),
                 )
             )
+        else:  # run of inserted residues after reference residue ``last_ref``
+            inserted = []
+            first_alt = columns[k][1]
+            while k < len(columns) and columns[k][0] is None:
+                inserted.append(alt[columns[k][1]])  # type: ignore[index]
+                k += 1
+            anchor = c0 + last_ref
+            if anchor >= 0:
+                anchor_aa = _ref_aa(cds, anchor)
+                calls.aa.append(
+                    (
+                        anchor,
+                        anchor + 1,
+                        anchor_aa,
+                        anchor_aa + "".join(inserted),
+                        AA_INSERTION,
+                        parents_of(
+                            anchor,
+                            anchor,
+                            range(first_alt, first_alt + len(inserted)),  # type: ignore[arg-type]
+                        ),
+                    )
+                )
     changed = False
-    for codon, residue in aligned:
+    for codon, residue, a_i in aligned:
         ref_residue = _ref_aa(cds, codon)
         if residue == "X":
             calls.unknown.append((codon, codon + 1))
         elif residue != ref_residue:
             changed = True
-            calls.aa.append((codon, codon + 1, ref_residue, residue, AA_SUBSTITUTION, parent_tuple))
+            calls.aa.append(
+                (
+                    codon,
+                    codon + 1,
+                    ref_residue,
+                    residue,
+                    AA_SUBSTITUTION,
+                    parents_of(codon, codon, range(a_i, a_i + 1)),
+                )
+            )
     for idx in indel_idxs:
         calls.effects.setdefault(idx, ("", ""))
     for s, _e, idx in events.dels:
