@@ -46,6 +46,12 @@ class SlurmConfig(BaseModel):
     python: Path | None = None
     #: where Slurm's commands live, when not on PATH
     bin_dir: Path | None = None
+    #: slurm.conf for our commands (``SLURM_CONF``); None: Slurm's own lookup (/etc/slurm)
+    conf: Path | None = None
+    #: where job scripts ``cd`` to and find the code (the shared checkout on a real cluster)
+    project_dir: Path = BASE_DIR
+    #: extra ``sbatch`` options of a site (``--qos=...``, ``--constraint=...``)
+    sbatch_args: list[str] = []
 
 
 class PrefectConfig(BaseModel):

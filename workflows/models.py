@@ -1,4 +1,4 @@
-"""Cluster jobs of import runs, recorded so that a retried flow re-attaches instead of resubmitting."""
+"""Cluster jobs of import runs: recorded so that a retried flow re-attaches, never resubmits."""
 
 from __future__ import annotations
 
@@ -40,6 +40,10 @@ class ClusterJob(TimeStampedModel):
     exit_code = models.CharField(max_length=16, blank=True)
     log_tail = models.TextField(blank=True)
     last_seen = models.DateTimeField(null=True, blank=True)
+    #: the scheduler's reason for the state (``NonZeroExitCode``, "cancelled", ...)
+    reason = models.CharField(max_length=255, blank=True)
+    #: the JobSpec as JSON, so a resubmission (from any process) runs exactly the same job
+    spec = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created"]

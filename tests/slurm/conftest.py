@@ -1,0 +1,98 @@
+"""Fixtures of the cluster tests: the real one-node Slurm (started here), and both backends.
+
+No fake scheduler: ``slurm-dev-environment/up.sh`` (idempotent, ~0.1 s when already up) starts
+munged, slurmctld and slurmd once per session, so the tests need no manual setup.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from workflows.prefect_utils.cluster import ClusterBackend, JobSpec, LocalBackend, SlurmCliBackend
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+#: the job every test runs: the calling engine's contract in miniature. It sleeps (only on the
+#: first attempt, so a resubmission is quick), fails on request, and otherwise writes its result
+#: atomically with the helper real chunk jobs use.
+JOB_CODE = """
+import os, sys, time
+from pathlib import Path
+from workflows.prefect_utils.cluster import write_result_atomically
+out, sleep, mode = Path(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+marker = out.with_suffix('.started')
+if not marker.exists():
+    marker.touch()
+    time.sleep(sleep)
+if mode == 'fail':
+    print(f'boom: chunk {out.stem} is broken', file=sys.stderr)
+    sys.exit(1)
+if mode == 'noresult':
+    sys.exit(0)
+in_venv = os.environ.get('VIRTUAL_ENV') == sys.prefix
+write_result_atomically(out, f"{out.stem}\\t{os.environ['EMGSONAR_TEST_TOKEN']}\\t{in_venv}\\n")
+"""
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> None:
+    """The one-node cluster of slurm-dev-environment, started if it is not running."""
+    proc = subprocess.run(
+        ["bash", str(REPO_ROOT / "slurm-dev-environment" / "up.sh")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"slurm-dev-environment/up.sh failed:\n{proc.stdout}\n{proc.stderr}")
+
+
+@pytest.fixture
+def slurm_backend(slurm_cluster: None) -> SlurmCliBackend:
+    return SlurmCliBackend(
+        python=Path(sys.executable), project_dir=REPO_ROOT, lost_after_seconds=30.0
+    )
+
+
+@pytest.fixture
+def local_backend() -> Iterator[LocalBackend]:
+    backend = LocalBackend(
+        max_workers=2, python=Path(sys.executable), project_dir=REPO_ROOT, lost_after_seconds=5.0
+    )
+    yield backend
+    backend.shutdown()
+
+
+@pytest.fixture(
+    params=[pytest.param("slurm", marks=pytest.mark.slurm), pytest.param("local")],
+)
+def backend(request: pytest.FixtureRequest) -> ClusterBackend:
+    """Each test that takes ``backend`` runs once on real Slurm and once locally."""
+    return request.getfixturevalue(f"{request.param}_backend")
+
+
+@pytest.fixture
+def make_spec(tmp_path: Path, request: pytest.FixtureRequest):
+    """``make_spec(name, sleep=0, mode="ok")``: a JobSpec for JOB_CODE in a fresh work dir."""
+
+    def make(name: str, sleep: float = 0.0, mode: str = "ok") -> JobSpec:
+        work_dir = tmp_path / "work"
+        return JobSpec(
+            key=f"test:{request.node.name}:{name}",
+            name=name,
+            command=["python", "-c", JOB_CODE, str(work_dir / f"{name}.out"), str(sleep), mode],
+            work_dir=work_dir,
+            result_path=work_dir / f"{name}.out",
+            memory_mb=200,
+            time_limit="00:02:00",
+            env={"EMGSONAR_TEST_TOKEN": "token with spaces & $ymbols"},
+            input_hash="0" * 64,
+        )
+
+    return make
