@@ -220,8 +220,11 @@ class MutationEffect(models.Model):
 
     class Meta:
         constraints = [
+            # intergenic effects have no CDS: NULLs must not count as distinct here
             models.UniqueConstraint(
-                fields=["mutation", "cds", "seq_ontology"], name="uniq_mutation_effect"
+                fields=["mutation", "cds", "seq_ontology"],
+                name="uniq_mutation_effect",
+                nulls_distinct=False,
             )
         ]
         indexes = [models.Index(fields=["seq_ontology"]), models.Index(fields=["impact"])]
