@@ -11,47 +11,79 @@ from __future__ import annotations
 import itertools
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import mappy
 
 from analyses.calling.codons import reverse_complement
-from analyses.calling.reference import ReferenceSpec
+from analyses.calling.reference import ReferenceSpec, RepliconSpec
 from emgsonar.errors import ReferenceDataError
 
 logger = logging.getLogger(__name__)
 
 #: minimap2 preset: whole-genome assembly to reference, <1% divergence expected (viruses)
 PRESET = "asm5"
+#: sensitive preset, tried only for a record no replicon aligns to with :data:`PRESET`: it
+#: aligns strains 15-20% divergent from the reference (A/PR/8/34 against pdm09 influenza)
+FALLBACK_PRESET = "map-ont"
+#: a fallback alignment must cover at least this share of the query's non-N bases; less is a
+#: conserved stretch of a related virus (hMPV's L gene on RSV), not the same organism
+FALLBACK_MIN_QUERY_FRACTION = 0.5
 #: cs operations; a run of mismatches against query ``n`` (N runs, but also IUPAC codes, which
 #: minimap2 writes as ``n``) is one match group, so long N runs cost one op, not one per base
 _CS = re.compile(r":(\d+)|((?:\*[a-z]n)+)|\*([a-z])([a-z])|([+\-])([a-z]+)")
 
 
-def build_aligners(reference: ReferenceSpec) -> dict[str, mappy.Aligner]:
+def build_aligners(reference: ReferenceSpec, preset: str = PRESET) -> dict[str, mappy.Aligner]:
     """Build one mappy index per replicon (about 1.5 ms for 30 kb); do it once per process.
 
     ``sc_ambi=0`` (minimap2 ``--score-N=0``) keeps one hit across long N runs.
 
     :raises ReferenceDataError: a replicon has no sequence (annotation-only GenBank record).
     """
-    aligners: dict[str, mappy.Aligner] = {}
-    for replicon in reference.replicons:
-        if not replicon.has_sequence:
-            raise ReferenceDataError(
-                "replicon has no sequence, so nothing can be aligned to it",
-                record_id=replicon.accession,
-                path=replicon.source_path or None,
-                hint="Use a GenBank file with the sequence (ORIGIN section)",
-            )
-        aligner = mappy.Aligner(seq=replicon.sequence, preset=PRESET, sc_ambi=0)
-        if not aligner:
-            raise ReferenceDataError(
-                "minimap2 could not index the replicon", record_id=replicon.accession
-            )
-        aligners[replicon.accession] = aligner
-    return aligners
+    return {r.accession: _build(r, preset) for r in reference.replicons}
+
+
+def _build(replicon: RepliconSpec, preset: str) -> mappy.Aligner:
+    accession = replicon.accession
+    if not replicon.has_sequence:
+        raise ReferenceDataError(
+            "replicon has no sequence, so nothing can be aligned to it",
+            record_id=accession,
+            path=replicon.source_path or None,
+            hint="Use a GenBank file with the sequence (ORIGIN section)",
+        )
+    aligner = mappy.Aligner(seq=replicon.sequence, preset=preset, sc_ambi=0)
+    if not aligner:
+        raise ReferenceDataError("minimap2 could not index the replicon", record_id=accession)
+    return aligner
+
+
+class LazyAligners(Mapping[str, mappy.Aligner]):
+    """One mappy index per replicon with ``preset``, each built on first use, then kept.
+
+    For the fallback preset: most processes never need it, so it costs nothing until a record
+    fails the primary preset; then it is built once per process and replicon.
+    """
+
+    def __init__(self, reference: ReferenceSpec, preset: str = FALLBACK_PRESET) -> None:
+        self.preset = preset
+        self._replicons = {r.accession: r for r in reference.replicons}
+        self._built: dict[str, mappy.Aligner] = {}
+
+    def __getitem__(self, accession: str) -> mappy.Aligner:
+        aligner = self._built.get(accession)
+        if aligner is None:
+            aligner = _build(self._replicons[accession], self.preset)
+            self._built[accession] = aligner
+        return aligner
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._replicons)
+
+    def __len__(self) -> int:
+        return len(self._replicons)
 
 
 @dataclass
@@ -79,10 +111,19 @@ class Alignment:
     query: str  # forward strand (reverse-complemented when needed)
     reverse_complemented: bool
     hits: tuple[Hit, ...]
+    preset: str = PRESET
 
     @property
     def score(self) -> int:
         return sum(hit.mlen for hit in self.hits)
+
+    @property
+    def query_fraction(self) -> float:
+        """Share of the query's non-N bases inside the stitched hits."""
+        query = self.query
+        total = len(query) - query.count("N")
+        aligned = sum(h.q_en - h.q_st - query.count("N", h.q_st, h.q_en) for h in self.hits)
+        return aligned / total if total else 0.0
 
 
 def _parse_cs(cs: str, r: int, q: int) -> list[tuple[str, int, int, int]]:
@@ -117,10 +158,15 @@ def _map(aligner: mappy.Aligner, query: str) -> list[mappy.Alignment]:
 
 
 def align(
-    query: str, aligners: Mapping[str, mappy.Aligner], replicon: str | None = None
+    query: str,
+    aligners: Mapping[str, mappy.Aligner],
+    replicon: str | None = None,
+    *,
+    preset: str = PRESET,
 ) -> Alignment | None:
     """Align ``query`` to the best replicon (or the named one) and stitch its primary hits.
 
+    :param preset: the preset ``aligners`` were built with (recorded on the alignment).
     :returns: ``None`` when nothing aligns.
     """
     candidates = {replicon: aligners[replicon]} if replicon else aligners
@@ -146,7 +192,7 @@ def align(
     chain = _stitch(
         [Hit(h.r_st, h.r_en, h.q_st, h.q_en, h.mlen, _parse_cs(h.cs, h.r_st, h.q_st)) for h in hits]
     )
-    return Alignment(accession, query, reverse_complemented, tuple(chain))
+    return Alignment(accession, query, reverse_complemented, tuple(chain), preset)
 
 
 def _stitch(hits: list[Hit]) -> list[Hit]:

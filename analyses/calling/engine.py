@@ -16,7 +16,13 @@ from collections.abc import Iterable, Iterator, Mapping
 import mappy
 
 from analyses.calling import labels
-from analyses.calling.align import align, build_aligners
+from analyses.calling.align import (
+    FALLBACK_MIN_QUERY_FRACTION,
+    FALLBACK_PRESET,
+    LazyAligners,
+    align,
+    build_aligners,
+)
 from analyses.calling.call import extract_events, normalise
 from analyses.calling.codons import reverse_complement
 from analyses.calling.compiled import CompiledReference, compile_reference
@@ -41,13 +47,19 @@ logger = logging.getLogger(__name__)
 
 
 def call_sequence(
-    record: FastaRecord, reference: CompiledReference, aligners: Mapping[str, mappy.Aligner]
+    record: FastaRecord,
+    reference: CompiledReference,
+    aligners: Mapping[str, mappy.Aligner],
+    fallback: Mapping[str, mappy.Aligner] | None = None,
 ) -> SequenceResult:
     """Call one sequence against a compiled reference.
 
     :param record: a harmonised record (``[molecule=ACC]`` in its description picks the replicon).
     :param reference: from :func:`~analyses.calling.compiled.compile_reference`.
     :param aligners: from :func:`~analyses.calling.align.build_aligners`, same reference.
+    :param fallback: aligners with :data:`~analyses.calling.align.FALLBACK_PRESET` (usually a
+        :class:`~analyses.calling.align.LazyAligners`), tried only when no replicon gives a hit
+        with ``aligners``; ``None``: no fallback.
     :returns: the calls; a sequence that cannot be called has ``errors`` and no calls.
     """
     wanted = record.molecule
@@ -63,13 +75,30 @@ def call_sequence(
                 errors=(
                     f"header names molecule {wanted}, which is not a replicon of the reference",
                 ),
+                aligner_preset=None,
             )
         wanted = match
     alignment = align(record.sequence, aligners, wanted)
+    if alignment is None and fallback is not None:
+        alignment = align(record.sequence, fallback, wanted, preset=FALLBACK_PRESET)
+        if alignment is not None and alignment.query_fraction < FALLBACK_MIN_QUERY_FRACTION:
+            target = wanted or ", ".join(reference.replicons)
+            reason = (
+                f"does not align to {target}: with {FALLBACK_PRESET} only "
+                f"{alignment.query_fraction:.0%} of the sequence aligns (to "
+                f"{alignment.replicon}), at least {FALLBACK_MIN_QUERY_FRACTION:.0%} needed"
+            )
+            return SequenceResult(
+                record.id, record.seqhash, None, errors=(reason,), aligner_preset=None
+            )
     if alignment is None:
         target = wanted or ", ".join(reference.replicons)
         return SequenceResult(
-            record.id, record.seqhash, None, errors=(f"does not align to {target}",)
+            record.id,
+            record.seqhash,
+            None,
+            errors=(f"does not align to {target}",),
+            aligner_preset=None,
         )
     replicon = reference.replicons[alignment.replicon]
     ref = replicon.sequence
@@ -199,6 +228,7 @@ def call_sequence(
         nt_mutations=tuple(nt_mutations),
         aa_mutations=tuple(aa_mutations),
         unknown_aa=tuple(unknown_aa),
+        aligner_preset=alignment.preset,
     )
 
 
@@ -219,9 +249,11 @@ class Caller:
         self.spec = reference
         self.reference = compile_reference(reference)
         self.aligners = build_aligners(reference)
+        #: sensitive aligners for divergent records, built on first need (most never are)
+        self.fallback = LazyAligners(reference, FALLBACK_PRESET)
 
     def __call__(self, record: FastaRecord) -> SequenceResult:
-        return call_sequence(record, self.reference, self.aligners)
+        return call_sequence(record, self.reference, self.aligners, self.fallback)
 
 
 _WORKER: Caller | None = None

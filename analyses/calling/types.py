@@ -110,6 +110,10 @@ class SequenceResult:
     :param missing: reference ranges inside the covered span without data: N runs of the query
         and stretches between hits whose query bases did not align.
     :param errors: why nothing was called (empty when the sequence was called).
+    :param aligner_preset: the minimap2 preset whose alignment was called: ``"asm5"`` (the
+        usual case) or the sensitive fallback ``"map-ont"`` for a divergent strain, whose calls
+        are then many; ``None`` when the engine aligned nothing (an error result built elsewhere
+        may keep the default: only read it when ``replicon`` is set).
     """
 
     name: str
@@ -123,6 +127,7 @@ class SequenceResult:
     aa_mutations: tuple[AaMutation, ...] = ()
     unknown_aa: tuple[UnknownAa, ...] = ()
     errors: tuple[str, ...] = field(default=())
+    aligner_preset: str | None = "asm5"
 
     def nt_of_kind(self, kind: str) -> tuple[NtMutation, ...]:
         return tuple(m for m in self.nt_mutations if m.kind == kind)
