@@ -7,7 +7,7 @@ Coordinates are 0-based and half-open everywhere in the database (like BED and P
 from __future__ import annotations
 
 from django.contrib.postgres.fields import ArrayField, IntegerRangeField
-from django.contrib.postgres.indexes import GinIndex, GistIndex
+from django.contrib.postgres.indexes import GistIndex
 from django.db import models
 
 from emgsonar.models import ImportRun, TimeStampedModel
@@ -262,11 +262,9 @@ class Alignment(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["sequence", "replicon"], name="uniq_alignment")
         ]
-        indexes = [
-            models.Index(fields=["replicon"]),
-            GinIndex(fields=["nt_mutation_ids"], name="aln_nt_mut_gin", opclasses=["gin__int_ops"]),
-            GinIndex(fields=["aa_mutation_ids"], name="aln_aa_mut_gin", opclasses=["gin__int_ops"]),
-        ]
+        # No GIN on these arrays: queries filter the Sample arrays (the derived index); the
+        # alignment arrays are read by primary key only, and their GIN indexes cost two thirds
+        # of the index build at 1M genomes (bench/RESULTS.md). The replicon FK has its index.
 
     def __str__(self) -> str:
         return f"{self.sequence_id}→{self.replicon_id}"
