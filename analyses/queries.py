@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
 
-from analyses.models import Cds, CdsSegment, Gene, Reference, Replicon
+from analyses.models import Alignment, Cds, CdsSegment, Gene, Lineage, Reference, Replicon
 from emgsonar.errors import NotFoundError
 
 
@@ -88,3 +88,59 @@ def gene(pk: int) -> Gene:
     if found is None:
         raise NotFoundError("unknown gene", value=pk)
     return found
+
+
+def alignments(
+    reference: str | None = None, replicon: str | None = None, seqhash: str | None = None
+) -> QuerySet[Alignment]:
+    """Alignments (without their mutation arrays' content in the output), optionally filtered."""
+    qs = Alignment.objects.select_related("replicon", "sequence").order_by("id")
+    if reference:
+        qs = qs.filter(replicon__reference=reference_by_accession(reference))
+    if replicon:
+        qs = qs.filter(replicon__accession=clean_accession(replicon))
+    if seqhash:
+        qs = qs.filter(sequence__seqhash=seqhash)
+    return qs
+
+
+def alignment(pk: int) -> Alignment:
+    found = alignments().filter(pk=pk).first()
+    if found is None:
+        raise NotFoundError("unknown alignment", value=pk)
+    return found
+
+
+def lineages(
+    reference: str | None = None, name: str | None = None, parent: str | None = None
+) -> QuerySet[Lineage]:
+    """Lineages with their parents prefetched, optionally filtered."""
+    qs = (
+        Lineage.objects.select_related("reference")
+        .prefetch_related(Prefetch("parents", queryset=Lineage.objects.only("id", "name")))
+        .order_by("reference_id", "name")
+    )
+    if reference:
+        qs = qs.filter(reference=reference_by_accession(reference))
+    if name:
+        qs = qs.filter(name=name)
+    if parent:
+        qs = qs.filter(parents__name=parent)
+    return qs
+
+
+def lineage(pk: int) -> Lineage:
+    found = lineages().filter(pk=pk).first()
+    if found is None:
+        raise NotFoundError("unknown lineage", value=pk)
+    return found
+
+
+def sublineages(pk: int) -> list[str]:
+    """The lineage and all its descendants (recombinants included), sorted."""
+    from analyses.services.lineages import descendants
+
+    found = Lineage.objects.filter(pk=pk).values_list("reference_id", "name").first()
+    if found is None:
+        raise NotFoundError("unknown lineage", value=pk)
+    return sorted(descendants(found[0], [found[1]], include_self=True))

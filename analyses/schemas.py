@@ -1,4 +1,4 @@
-"""Response schemas of the reference-data endpoints (``references/``, ``replicons/``, ``genes/``)."""
+"""Response schemas of the reference-data endpoints."""
 
 from ninja import Field, Schema
 
@@ -106,3 +106,68 @@ class GeneOut(Schema):
     @staticmethod
     def resolve_cds(obj) -> list:
         return list(obj.cds.all())
+
+
+class AlignmentOut(Schema):
+    """The calls of one distinct sequence against one replicon (mutation ids not listed)."""
+
+    id: int
+    sequence_id: int
+    seqhash: str
+    replicon: str = Field(description="Replicon accession")
+    covered_start: int = Field(description="1-based first aligned reference base")
+    covered_end: int = Field(description="1-based last aligned reference base (inclusive)")
+    reverse_complemented: bool
+    frameshift_cds: list[str]
+    nt_mutations: int = Field(description="Number of nucleotide mutations")
+    aa_mutations: int = Field(description="Number of amino-acid mutations")
+
+    @staticmethod
+    def resolve_seqhash(obj) -> str:
+        return obj.sequence.seqhash
+
+    @staticmethod
+    def resolve_replicon(obj) -> str:
+        return obj.replicon.accession
+
+    @staticmethod
+    def resolve_covered_start(obj) -> int:
+        return obj.covered.lower + 1
+
+    @staticmethod
+    def resolve_covered_end(obj) -> int:
+        return obj.covered.upper
+
+    @staticmethod
+    def resolve_nt_mutations(obj) -> int:
+        return len(obj.nt_mutation_ids)
+
+    @staticmethod
+    def resolve_aa_mutations(obj) -> int:
+        return len(obj.aa_mutation_ids)
+
+
+class LineageOut(Schema):
+    """A lineage with its parents (several for recombinants)."""
+
+    id: int
+    name: str
+    full_name: str
+    description: str
+    withdrawn: bool
+    reference: str
+    parents: list[str]
+
+    @staticmethod
+    def resolve_reference(obj) -> str:
+        return obj.reference.accession
+
+    @staticmethod
+    def resolve_parents(obj) -> list[str]:
+        return sorted(p.name for p in obj.parents.all())
+
+
+class SublineagesOut(Schema):
+    """The lineage itself and all its descendants, sorted."""
+
+    sublineages: list[str]

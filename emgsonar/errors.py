@@ -76,3 +76,15 @@ class ConflictError(EmgsonarError):
     """The request contradicts what is stored (different reference under an existing accession)."""
 
     code: ClassVar[str] = "conflict"
+
+
+class AuthenticationRequiredError(EmgsonarError):
+    """The request needs an authenticated user (token or session) and has none."""
+
+    code: ClassVar[str] = "not_authenticated"
+
+
+class PermissionDeniedError(EmgsonarError):
+    """The authenticated user lacks the Django permission the operation needs."""
+
+    code: ClassVar[str] = "permission_denied"

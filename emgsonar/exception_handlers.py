@@ -4,10 +4,27 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from emgsonar.errors import ConflictError, EmgsonarError, NotFoundError
+from emgsonar.errors import (
+    AuthenticationRequiredError,
+    ConflictError,
+    EmgsonarError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 
-_STATUS = {NotFoundError: 404, ConflictError: 409}
+_STATUS = {
+    NotFoundError: 404,
+    ConflictError: 409,
+    AuthenticationRequiredError: 401,
+    PermissionDeniedError: 403,
+}
+
+
+def _location(error: dict) -> str:
+    """``query.limit`` from Ninja's ``loc`` list."""
+    return ".".join(str(part) for part in error.get("loc", ()))
 
 
 def register_exception_handlers(api: NinjaAPI) -> None:
@@ -17,3 +34,25 @@ def register_exception_handlers(api: NinjaAPI) -> None:
     def _emgsonar_error(request: HttpRequest, exc: EmgsonarError) -> HttpResponse:
         status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 400)
         return api.create_response(request, {"detail": str(exc), "code": exc.code}, status=status)
+
+    @api.exception_handler(ValidationError)
+    def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+        # ``detail`` stays a readable string (api.md); the structured list is in ``errors``
+        message = "; ".join(f"{_location(e)}: {e.get('msg', 'invalid')}" for e in exc.errors)
+        body = {"detail": f"Invalid request: {message}", "code": "validation_error"}
+        body["errors"] = exc.errors
+        return api.create_response(request, body, status=422)
+
+    @api.exception_handler(AuthenticationError)
+    def _authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+        body = {
+            "detail": "Authentication required: send 'Authorization: Bearer <token>' "
+            "(see 'manage.py create_api_token') or log in.",
+            "code": "not_authenticated",
+        }
+        return api.create_response(request, body, status=exc.status_code)
+
+    @api.exception_handler(HttpError)
+    def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+        body = {"detail": str(exc), "code": f"http_{exc.status_code}"}
+        return api.create_response(request, body, status=exc.status_code)

@@ -7,142 +7,312 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('analyses', '0001_initial'),
-        ('emgsonar', '0001_initial'),
+        ("analyses", "0001_initial"),
+        ("emgsonar", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Property',
+            name="Property",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('datatype', models.CharField(choices=[('integer', 'Integer'), ('float', 'Float'), ('date', 'Date'), ('text', 'Text'), ('varchar', 'Varchar'), ('zip', 'Zip'), ('bool', 'Bool')], max_length=10)),
-                ('description', models.TextField(blank=True)),
-                ('created', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                (
+                    "datatype",
+                    models.CharField(
+                        choices=[
+                            ("integer", "Integer"),
+                            ("float", "Float"),
+                            ("date", "Date"),
+                            ("text", "Text"),
+                            ("varchar", "Varchar"),
+                            ("zip", "Zip"),
+                            ("bool", "Bool"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("description", models.TextField(blank=True)),
+                ("created", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'verbose_name_plural': 'properties',
-                'ordering': ['name'],
+                "verbose_name_plural": "properties",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Study',
+            name="Study",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('updated', models.DateTimeField(auto_now=True)),
-                ('accession', models.CharField(max_length=64, unique=True)),
-                ('title', models.TextField(blank=True)),
-                ('description', models.TextField(blank=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                ("updated", models.DateTimeField(auto_now=True)),
+                ("accession", models.CharField(max_length=64, unique=True)),
+                ("title", models.TextField(blank=True)),
+                ("description", models.TextField(blank=True)),
             ],
             options={
-                'verbose_name_plural': 'studies',
+                "verbose_name_plural": "studies",
             },
         ),
         migrations.CreateModel(
-            name='Sample',
+            name="Sample",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=255, unique=True)),
-                ('lineage', models.CharField(blank=True, max_length=100, null=True)),
-                ('collection_date', models.DateField(blank=True, null=True)),
-                ('country', models.CharField(blank=True, max_length=100, null=True)),
-                ('host', models.CharField(blank=True, max_length=100, null=True)),
-                ('zip_code', models.CharField(blank=True, max_length=20, null=True)),
-                ('lab', models.CharField(blank=True, max_length=255, null=True)),
-                ('sequencing_tech', models.CharField(blank=True, max_length=100, null=True)),
-                ('sequencing_reason', models.CharField(blank=True, max_length=100, null=True)),
-                ('genome_completeness', models.CharField(blank=True, choices=[('complete', 'Complete'), ('partial', 'Partial')], max_length=16, null=True)),
-                ('data_set', models.CharField(blank=True, max_length=100, null=True)),
-                ('length', models.IntegerField(blank=True, null=True)),
-                ('nt_mutation_ids', django.contrib.postgres.fields.ArrayField(base_field=models.IntegerField(), blank=True, default=list, size=None)),
-                ('aa_mutation_ids', django.contrib.postgres.fields.ArrayField(base_field=models.IntegerField(), blank=True, default=list, size=None)),
-                ('init_upload_date', models.DateTimeField(auto_now_add=True)),
-                ('last_update_date', models.DateTimeField(auto_now=True)),
-                ('created_by_run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='emgsonar.importrun')),
-                ('reference', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='samples', to='analyses.reference')),
-                ('updated_by_run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='emgsonar.importrun')),
-                ('study', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='ena_like.study')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=255, unique=True)),
+                ("lineage", models.CharField(blank=True, max_length=100, null=True)),
+                ("collection_date", models.DateField(blank=True, null=True)),
+                ("country", models.CharField(blank=True, max_length=100, null=True)),
+                ("host", models.CharField(blank=True, max_length=100, null=True)),
+                ("zip_code", models.CharField(blank=True, max_length=20, null=True)),
+                ("lab", models.CharField(blank=True, max_length=255, null=True)),
+                ("sequencing_tech", models.CharField(blank=True, max_length=100, null=True)),
+                ("sequencing_reason", models.CharField(blank=True, max_length=100, null=True)),
+                (
+                    "genome_completeness",
+                    models.CharField(
+                        blank=True,
+                        choices=[("complete", "Complete"), ("partial", "Partial")],
+                        max_length=16,
+                        null=True,
+                    ),
+                ),
+                ("data_set", models.CharField(blank=True, max_length=100, null=True)),
+                ("length", models.IntegerField(blank=True, null=True)),
+                (
+                    "nt_mutation_ids",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.IntegerField(), blank=True, default=list, size=None
+                    ),
+                ),
+                (
+                    "aa_mutation_ids",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.IntegerField(), blank=True, default=list, size=None
+                    ),
+                ),
+                ("init_upload_date", models.DateTimeField(auto_now_add=True)),
+                ("last_update_date", models.DateTimeField(auto_now=True)),
+                (
+                    "created_by_run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="emgsonar.importrun",
+                    ),
+                ),
+                (
+                    "reference",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="samples",
+                        to="analyses.reference",
+                    ),
+                ),
+                (
+                    "updated_by_run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="emgsonar.importrun",
+                    ),
+                ),
+                (
+                    "study",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to="ena_like.study",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Sequence',
+            name="Sequence",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seqhash', models.CharField(max_length=64, unique=True)),
-                ('length', models.IntegerField()),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('created_by_run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='emgsonar.importrun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("seqhash", models.CharField(max_length=64, unique=True)),
+                ("length", models.IntegerField()),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                (
+                    "created_by_run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="emgsonar.importrun",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='SampleProperty',
+            name="SampleProperty",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('value_integer', models.BigIntegerField(blank=True, null=True)),
-                ('value_float', models.FloatField(blank=True, null=True)),
-                ('value_date', models.DateField(blank=True, null=True)),
-                ('value_text', models.TextField(blank=True, null=True)),
-                ('value_bool', models.BooleanField(blank=True, null=True)),
-                ('property', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='values', to='ena_like.property')),
-                ('sample', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='properties', to='ena_like.sample')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("value_integer", models.BigIntegerField(blank=True, null=True)),
+                ("value_float", models.FloatField(blank=True, null=True)),
+                ("value_date", models.DateField(blank=True, null=True)),
+                ("value_text", models.TextField(blank=True, null=True)),
+                ("value_bool", models.BooleanField(blank=True, null=True)),
+                (
+                    "property",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="values",
+                        to="ena_like.property",
+                    ),
+                ),
+                (
+                    "sample",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="properties",
+                        to="ena_like.sample",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'sample properties',
-                'indexes': [models.Index(fields=['property', 'value_integer'], name='ena_like_sa_propert_f7ec03_idx'), models.Index(fields=['property', 'value_float'], name='ena_like_sa_propert_3d5236_idx'), models.Index(fields=['property', 'value_date'], name='ena_like_sa_propert_d238d0_idx'), models.Index(fields=['property', 'value_text'], name='ena_like_sa_propert_700427_idx')],
-                'constraints': [models.UniqueConstraint(fields=('sample', 'property'), name='uniq_sample_property')],
+                "verbose_name_plural": "sample properties",
+                "indexes": [
+                    models.Index(
+                        fields=["property", "value_integer"], name="ena_like_sa_propert_f7ec03_idx"
+                    ),
+                    models.Index(
+                        fields=["property", "value_float"], name="ena_like_sa_propert_3d5236_idx"
+                    ),
+                    models.Index(
+                        fields=["property", "value_date"], name="ena_like_sa_propert_d238d0_idx"
+                    ),
+                    models.Index(
+                        fields=["property", "value_text"], name="ena_like_sa_propert_700427_idx"
+                    ),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("sample", "property"), name="uniq_sample_property"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='SampleSequence',
+            name="SampleSequence",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=255, unique=True)),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('updated', models.DateTimeField(auto_now=True)),
-                ('sample', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='records', to='ena_like.sample')),
-                ('updated_by_run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='emgsonar.importrun')),
-                ('sequence', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='records', to='ena_like.sequence')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=255, unique=True)),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                ("updated", models.DateTimeField(auto_now=True)),
+                (
+                    "sample",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="records",
+                        to="ena_like.sample",
+                    ),
+                ),
+                (
+                    "updated_by_run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="emgsonar.importrun",
+                    ),
+                ),
+                (
+                    "sequence",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="records",
+                        to="ena_like.sequence",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['sequence'], name='ena_like_sa_sequenc_d8f120_idx'), models.Index(fields=['sample'], name='ena_like_sa_sample__117ca4_idx')],
+                "indexes": [
+                    models.Index(fields=["sequence"], name="ena_like_sa_sequenc_d8f120_idx"),
+                    models.Index(fields=["sample"], name="ena_like_sa_sample__117ca4_idx"),
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='sample',
-            index=models.Index(fields=['reference', 'collection_date'], name='ena_like_sa_referen_77bbfb_idx'),
+            model_name="sample",
+            index=models.Index(
+                fields=["reference", "collection_date"], name="ena_like_sa_referen_77bbfb_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='sample',
-            index=models.Index(fields=['reference', 'lineage'], name='ena_like_sa_referen_3d8fe6_idx'),
+            model_name="sample",
+            index=models.Index(
+                fields=["reference", "lineage"], name="ena_like_sa_referen_3d8fe6_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='sample',
-            index=models.Index(fields=['lineage'], name='ena_like_sa_lineage_317fd7_idx'),
+            model_name="sample",
+            index=models.Index(fields=["lineage"], name="ena_like_sa_lineage_317fd7_idx"),
         ),
         migrations.AddIndex(
-            model_name='sample',
-            index=models.Index(fields=['country'], name='ena_like_sa_country_494893_idx'),
+            model_name="sample",
+            index=models.Index(fields=["country"], name="ena_like_sa_country_494893_idx"),
         ),
         migrations.AddIndex(
-            model_name='sample',
-            index=models.Index(fields=['lab'], name='ena_like_sa_lab_eb4157_idx'),
+            model_name="sample",
+            index=models.Index(fields=["lab"], name="ena_like_sa_lab_eb4157_idx"),
         ),
         migrations.AddIndex(
-            model_name='sample',
-            index=models.Index(fields=['init_upload_date'], name='ena_like_sa_init_up_8a326c_idx'),
+            model_name="sample",
+            index=models.Index(fields=["init_upload_date"], name="ena_like_sa_init_up_8a326c_idx"),
         ),
         migrations.AddIndex(
-            model_name='sample',
-            index=django.contrib.postgres.indexes.GinIndex(fields=['nt_mutation_ids'], name='sample_nt_mut_gin', opclasses=['gin__int_ops']),
+            model_name="sample",
+            index=django.contrib.postgres.indexes.GinIndex(
+                fields=["nt_mutation_ids"], name="sample_nt_mut_gin", opclasses=["gin__int_ops"]
+            ),
         ),
         migrations.AddIndex(
-            model_name='sample',
-            index=django.contrib.postgres.indexes.GinIndex(fields=['aa_mutation_ids'], name='sample_aa_mut_gin', opclasses=['gin__int_ops']),
+            model_name="sample",
+            index=django.contrib.postgres.indexes.GinIndex(
+                fields=["aa_mutation_ids"], name="sample_aa_mut_gin", opclasses=["gin__int_ops"]
+            ),
         ),
     ]

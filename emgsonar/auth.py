@@ -1,0 +1,101 @@
+"""Authentication and permissions of the HTTP API.
+
+Two ways to authenticate: an API token (``Authorization: Bearer <key>`` or ``Token <key>``;
+issued with ``manage.py create_api_token USER``, only its SHA-256 is stored) or the Django
+session (browser, admin login; CSRF-checked on unsafe methods). Reads are public unless
+``EMGSONAR_API__PUBLIC_READS=false``; writes always need a user *and* the Django permission of
+the operation, checked with :func:`require_permission`.
+
+Use ``auth=READ_AUTH`` on read operations and ``auth=WRITE_AUTH`` on operations that change data
+or start an import, then call ``require_permission(request, "app.codename")`` first thing.
+"""
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils import timezone
+from ninja.security import SessionAuth
+from ninja.security.http import HttpAuthBase
+
+from emgsonar.errors import AuthenticationRequiredError, PermissionDeniedError
+from emgsonar.models import ApiToken
+
+#: schemes accepted in the Authorization header (DRF clients send ``Token``)
+TOKEN_SCHEMES = ("bearer", "token")
+
+
+def user_for_token(key: str) -> Any | None:
+    """The active user owning ``key``, or ``None``; records the token's last use."""
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(key_hash=ApiToken.hash_key(key), user__is_active=True)
+        .first()
+    )
+    if token is None:
+        return None
+    ApiToken.objects.filter(pk=token.pk).update(last_used=timezone.now())
+    return token.user
+
+
+class ApiTokenAuth(HttpAuthBase):
+    """``Authorization: Bearer <key>`` or ``Authorization: Token <key>``."""
+
+    openapi_scheme = "bearer"
+
+    def __call__(self, request: HttpRequest) -> Any | None:
+        scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() not in TOKEN_SCHEMES or not key.strip():
+            return None
+        user = user_for_token(key.strip())
+        if user is not None:
+            request.user = user
+        return user
+
+
+class PublicReads:
+    """Lets anyone read when the configuration says reads are public."""
+
+    def __call__(self, request: HttpRequest) -> bool:
+        return settings.EMGSONAR_CONFIG.api.public_reads
+
+
+token_auth = ApiTokenAuth()
+session_auth = SessionAuth()
+
+#: auth of read operations: public by configuration, else token or session
+READ_AUTH = [PublicReads(), token_auth, session_auth]
+#: auth of write operations: a token or a (CSRF-checked) session
+WRITE_AUTH = [token_auth, session_auth]
+
+
+def request_user(request: HttpRequest) -> Any | None:
+    """The user a request authenticated as (token or session), or ``None``."""
+    auth = getattr(request, "auth", None)
+    if auth is not None and getattr(auth, "is_authenticated", False):
+        return auth
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return user
+    return None
+
+
+def require_permission(request: HttpRequest, *permissions: str) -> Any:
+    """Return the request's user if it has every Django permission ``app_label.codename``.
+
+    :raises AuthenticationRequiredError: nobody is logged in.
+    :raises PermissionDeniedError: naming the missing permission.
+    """
+    user = request_user(request)
+    if user is None:
+        raise AuthenticationRequiredError(
+            "this operation needs an authenticated user",
+            hint="Send 'Authorization: Bearer <token>' (manage.py create_api_token USER)",
+        )
+    missing = [perm for perm in permissions if not user.has_perm(perm)]
+    if missing:
+        raise PermissionDeniedError(
+            f"user '{user.get_username()}' lacks the permission {', '.join(missing)}",
+            hint="An administrator can grant it in the admin (Users → permissions)",
+        )
+    return user

@@ -1,0 +1,22 @@
+"""``manage.py create_api_token USER [--name NAME]``: issue an API token and print its key once."""
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from emgsonar.models import ApiToken
+
+
+class Command(BaseCommand):
+    help = "Issue an API token for USER; the key is printed once and only its hash is stored."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("username")
+        parser.add_argument("--name", default="", help="what the token is for")
+
+    def handle(self, *args, username: str, name: str, **options) -> None:
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise CommandError(f"unknown user '{username}'; create it with createsuperuser")
+        _, key = ApiToken.issue(user, name)
+        self.stdout.write(key)
+        self.stderr.write(f"token for {username}: use 'Authorization: Bearer <key>'")

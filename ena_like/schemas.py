@@ -1,0 +1,363 @@
+"""Input and output schemas of the sample endpoints (sonar's contract, api.md)."""
+
+import datetime as dt
+import json
+from typing import Any
+
+from ninja import Field, Schema
+from pydantic import AliasChoices, ConfigDict, field_validator
+
+
+class ErrorOut(Schema):
+    """Every error body: a message naming the problem and a machine-readable code."""
+
+    detail: str
+    code: str | None = None
+
+
+class ValidationErrorOut(ErrorOut):
+    """422: the message, plus Ninja's structured list of what failed where."""
+
+    errors: list[dict[str, Any]] = []
+
+
+class ForbidExtra(Schema):
+    """Input schema base: unknown fields are an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- query parameters ------------------------------------------------------------------------
+class ReferenceParams(ForbidExtra):
+    """``reference_accession`` or its alias ``reference`` (surrounding quotes stripped)."""
+
+    reference_accession: str | None = Field(None, description="Accession of the reference")
+    reference: str | None = Field(None, description="Alias of reference_accession")
+
+    def accession(self) -> str | None:
+        return self.reference_accession or self.reference
+
+
+class FilterParams(ReferenceParams):
+    """A reference and a ``filters`` JSON tree (api.md, Filter items)."""
+
+    filters: str | None = Field(
+        None,
+        description='JSON: {"andFilter": [...], "orFilter": [...], "label": ..., ...}',
+    )
+
+
+class PageParams(ForbidExtra):
+    """Both pagination styles: limit/offset (default 100) or page/page_size (default 20)."""
+
+    limit: int | None = Field(None, ge=0)
+    offset: int | None = Field(None, ge=0)
+    page: int | None = Field(None, ge=1)
+    page_size: int | None = Field(None, ge=1)
+
+
+class GenomesParams(FilterParams, PageParams):
+    """Parameters of ``samples/genomes/``."""
+
+    name: str | None = Field(None, description="Exact sample name")
+    ordering: str | None = Field(None, description="Field or property, '-' for descending")
+    showNX: bool = Field(False, description="Show N/X calls (one label per base/residue)")
+    csv_stream: bool = Field(False, description="Stream CSV instead of JSON")
+    vcf_format: bool = Field(False, description="Variants with 0-based coordinates")
+    columns: str | None = Field(
+        None, description="CSV columns, comma separated; genomic_profiles/proteomic_profiles expand"
+    )
+    filename: str | None = Field(None, description="CSV file name")
+
+
+class SampleListParams(PageParams, ReferenceParams):
+    """``samples/``: optional exact ``name`` and ordering."""
+
+    name: str | None = None
+    ordering: str | None = None
+
+
+class PlotCustomParams(FilterParams):
+    property: str = Field(..., description="Sample column or custom property")
+
+
+class PlotCustomXYParams(FilterParams):
+    x_property: str
+    y_property: str
+
+
+class SequenceNameParams(ForbidExtra):
+    sequence_name: str
+
+
+class PropertyNameParams(ReferenceParams):
+    property_name: str
+
+
+class MatchParams(FilterParams, PageParams):
+    """``sample_genomes/match/``: profile and parameter filters as repeated query parameters."""
+
+    profile_filters: list[str] = Field(
+        [], description="Mutations (each required), e.g. S:D614G or del:21765-21770"
+    )
+    param_filters: list[str] = Field(
+        [], description="'property=value' (exact) or a JSON filter item"
+    )
+    showNX: bool = False
+    ordering: str | None = None
+
+
+# --- bodies ---
+def parse_body(request, schema: type[Schema]) -> Any:
+    """Validate a JSON *or* form-encoded body with ``schema`` (sonar's clients send both).
+
+    :raises ninja.errors.ValidationError: invalid body (answered as 422).
+    """
+    from ninja.errors import ValidationError as NinjaValidationError
+    from pydantic import ValidationError
+
+    content_type = request.content_type or ""
+    if content_type.startswith("application/json") or not request.POST:
+        try:
+            data = json.loads(request.body or b"{}")
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise NinjaValidationError(
+                [{"loc": ["body"], "msg": f"invalid JSON ({exc})", "type": "json_invalid"}]
+            ) from None
+    else:
+        data = {key: request.POST.get(key) for key in request.POST}
+    if not isinstance(data, dict):
+        raise NinjaValidationError([{"loc": ["body"], "msg": "expected a JSON object"}])
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        errors = [
+            {"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()
+        ]
+        raise NinjaValidationError(errors) from None
+
+
+def body_doc(schema: type[Schema]) -> dict:
+    """``openapi_extra`` documenting a body read by :func:`parse_body`."""
+    content = {"schema": schema.model_json_schema()}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": content,
+                "application/x-www-form-urlencoded": content,
+            },
+        }
+    }
+
+
+class BulkSequenceDataIn(ForbidExtra):
+    sequence_data: list[str]
+
+
+def _names(value: Any) -> Any:
+    """Accept a list or a JSON string of a list (sonar's clients send the latter)."""
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = [v.strip() for v in value.split(",") if v.strip()]
+        return parsed if isinstance(parsed, list) else [parsed]
+    return value
+
+
+class DeleteSamplesIn(ForbidExtra):
+    reference_accession: str | None = Field(
+        None, validation_alias=AliasChoices("reference_accession", "reference")
+    )
+    sample_list: list[str]
+
+    _split = field_validator("sample_list", mode="before")(lambda cls, v: _names(v))
+
+
+class DeleteSequencesIn(ForbidExtra):
+    reference_accession: str | None = Field(
+        None, validation_alias=AliasChoices("reference_accession", "reference")
+    )
+    sequence_list: list[str]
+
+    _split = field_validator("sequence_list", mode="before")(lambda cls, v: _names(v))
+
+
+class AddPropertyIn(ForbidExtra):
+    """Sonar's ``add_property``: name, datatype (sonar's ``value_*`` names accepted)."""
+
+    name: str = Field(..., min_length=1, max_length=100)
+    datatype: str = Field(..., description="integer, float, date, text, varchar, zip, bool")
+    querytype: str | None = None
+    description: str | None = ""
+    default: Any = None
+
+    def datatype_name(self) -> str:
+        """Sonar's column names (``value_integer``, ``value_varchar`` …) → our type names."""
+        name = self.datatype.strip().lower()
+        return name.removeprefix("value_").replace("blob", "text")
+
+
+# --- outputs ---------------------------------------------------------------------------------
+class NameValue(Schema):
+    name: str
+    value: Any
+
+
+class GenomeOut(Schema):
+    """One sample of ``samples/genomes/``."""
+
+    id: int
+    name: str
+    sequences: list[int] = Field(description="Ids of the sample's sequences")
+    genomic_profiles: dict[str, dict[str, list[str]]] = Field(
+        description='{replicon: {label: ["<seq_ontology> <impact>", ...]}}, labels by position'
+    )
+    proteomic_profiles: dict[str, list[str]] = Field(
+        description='{"<replicon>: <CDS>": [labels]}, labels by position'
+    )
+    properties: list[NameValue]
+    init_upload_date: dt.datetime
+    last_update_date: dt.datetime
+
+
+class GenomesPage(Schema):
+    count: int
+    next: str | None
+    previous: str | None
+    results: list[GenomeOut]
+
+
+class VcfVariant(Schema):
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: int = Field(alias="variant.id")
+    ref: str = Field(alias="variant.ref")
+    alt: str = Field(alias="variant.alt")
+    start: int = Field(alias="variant.start", description="0-based")
+    end: int = Field(alias="variant.end", description="0-based, exclusive")
+
+
+class VcfGenomeOut(Schema):
+    id: int
+    name: str
+    genomic_profiles: dict[str, list[dict[str, Any]]]
+
+
+class VcfPage(Schema):
+    count: int
+    next: str | None
+    previous: str | None
+    results: list[VcfGenomeOut]
+
+
+class SampleOut(Schema):
+    """A sample row with its fixed columns (``samples/``)."""
+
+    id: int
+    name: str
+    reference: str | None = None
+    lineage: str | None
+    collection_date: dt.date | None
+    country: str | None
+    host: str | None
+    zip_code: str | None
+    lab: str | None
+    sequencing_tech: str | None
+    sequencing_reason: str | None
+    genome_completeness: str | None
+    data_set: str | None
+    length: int | None
+    init_upload_date: dt.datetime
+    last_update_date: dt.datetime
+
+    @staticmethod
+    def resolve_reference(obj) -> str | None:
+        return obj.reference.accession if obj.reference_id else None
+
+
+class SamplePage(Schema):
+    count: int
+    next: str | None
+    previous: str | None
+    results: list[SampleOut]
+
+
+class StatisticsOut(Schema):
+    samples_total: int
+    first_sample_date: dt.date | None
+    latest_sample_date: dt.date | None
+    populated_metadata_fields: list[str]
+
+
+class FilteredStatisticsOut(Schema):
+    filtered_total_count: int
+
+
+class LineagesOut(Schema):
+    lineages: list[str | None]
+
+
+class MetadataCoverageOut(Schema):
+    metadata_coverage: dict[str, int]
+
+
+class GroupedLineageWeek(Schema):
+    week: str
+    lineage_group: str
+    count: int
+    percentage: float
+
+
+class GroupedLineagesOut(Schema):
+    grouped_lineages_per_week: list[GroupedLineageWeek]
+
+
+class SequenceDataOut(Schema):
+    sequence_id: int | None
+    name: str
+    sequence_seqhash: str | None
+
+
+class DeleteSamplesOut(Schema):
+    status: str
+    deleted_count: int
+    deleted_samples_count: int
+
+
+class DeleteSequencesOut(Schema):
+    status: str
+    deleted_count: int
+    deleted_sequences_count: int
+    deleted_samples_count: int = Field(0, description="Samples left without records, deleted")
+
+
+class TablesStatusOut(Schema):
+    status: bool
+    missing_tables: list[str] | None = None
+
+
+class DatabaseInfoOut(Schema):
+    detail: dict[str, Any]
+
+
+class DetailOut(Schema):
+    detail: str
+
+
+class PropertyOut(Schema):
+    """A typed custom property."""
+
+    id: int
+    name: str
+    datatype: str
+    description: str
+
+
+class PropertyNamesOut(Schema):
+    property_names: list[str]
+
+
+class PropertyValuesOut(Schema):
+    values: list[Any]

@@ -1,0 +1,74 @@
+"""The OpenAPI document is a committed snapshot: any API change shows up in review.
+
+Regenerate intentionally with ``EMGSONAR_UPDATE_OPENAPI=1 pytest tests/api/test_openapi.py``.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+SNAPSHOT = Path(__file__).parent / "openapi.json"
+
+#: every path of api.md (canonical and sonar's aliases) must be in the schema
+CONTRACT_PATHS = [
+    "samples/",
+    "samples/genomes/",
+    "samples/statistics/",
+    "statistics/statistics/",
+    "samples/filtered_statistics/",
+    "statistics/filtered_statistics/",
+    "samples/distinct_lineages/",
+    "samples/full_lineages/",
+    *[
+        f"{p}/plot_{n}/"
+        for p in ("samples", "plots")
+        for n in (
+            "metadata_coverage",
+            "samples_per_week",
+            "grouped_lineages_per_week",
+            "custom",
+            "custom_xy",
+        )
+    ],
+    "samples/get_sequence_data/",
+    "samples/get_bulk_sequence_data/",
+    "samples/delete_sample_data/",
+    "samples/delete_sequence_data/",
+    "sample_genomes/match/",
+    "database/get_database_tables_status/",
+    "database/get_database_info/",
+    "references/",
+    "replicons/",
+    "alignments/",
+    "properties/",
+    "genes/",
+    "lineages/",
+    "lineages/{pk}/get_sublineages/",
+    "properties/distinct_property_names/",
+    "properties/distinct_properties/",
+    "properties/add_property/",
+]
+
+
+@pytest.mark.django_db
+def test_openapi_snapshot(client):
+    schema = client.get("/api/openapi.json").json()
+    for path in CONTRACT_PATHS:
+        assert f"/api/{path}" in schema["paths"], path
+    # every operation declares its error responses
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if path.startswith("/api/status"):
+                continue
+            assert "404" in operation["responses"] or "422" in operation["responses"], (
+                path,
+                method,
+            )
+    text = json.dumps(schema, indent=1, sort_keys=True) + "\n"
+    if os.environ.get("EMGSONAR_UPDATE_OPENAPI") == "1" or not SNAPSHOT.exists():
+        SNAPSHOT.write_text(text)
+    assert json.loads(SNAPSHOT.read_text()) == schema, (
+        "the API changed: review the diff, then regenerate with EMGSONAR_UPDATE_OPENAPI=1"
+    )
