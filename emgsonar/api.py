@@ -5,6 +5,8 @@ from ninja import NinjaAPI, Schema
 import emgsonar
 from analyses.api import router as analyses_router
 from emgsonar.exception_handlers import register_exception_handlers
+from ena_like.api import router as samples_router
+from workflows.api import router as imports_router
 
 api = NinjaAPI(
     title="emgsonar",
@@ -32,3 +34,5 @@ def status(request) -> dict[str, str]:
 
 
 api.add_router("/", analyses_router)
+api.add_router("/", samples_router)
+api.add_router("/", imports_router)

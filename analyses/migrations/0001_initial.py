@@ -7,185 +7,314 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('emgsonar', '0001_initial'),
+        ("emgsonar", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AminoAcidMutation',
+            name="AminoAcidMutation",
             fields=[
-                ('id', models.AutoField(primary_key=True, serialize=False)),
-                ('kind', models.CharField(choices=[('sub', 'Substitution'), ('del', 'Deletion'), ('ins', 'Insertion')], max_length=3)),
-                ('start', models.IntegerField()),
-                ('end', models.IntegerField()),
-                ('ref', models.TextField()),
-                ('alt', models.TextField(blank=True)),
-                ('label', models.CharField(max_length=255)),
+                ("id", models.AutoField(primary_key=True, serialize=False)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("sub", "Substitution"),
+                            ("del", "Deletion"),
+                            ("ins", "Insertion"),
+                        ],
+                        max_length=3,
+                    ),
+                ),
+                ("start", models.IntegerField()),
+                ("end", models.IntegerField()),
+                ("ref", models.TextField()),
+                ("alt", models.TextField(blank=True)),
+                ("label", models.CharField(max_length=255)),
             ],
         ),
         migrations.CreateModel(
-            name='Cds',
+            name="Cds",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('symbol', models.CharField(max_length=100)),
-                ('locus_tag', models.CharField(blank=True, max_length=100)),
-                ('protein_id', models.CharField(blank=True, max_length=64)),
-                ('product', models.TextField(blank=True)),
-                ('strand', models.SmallIntegerField(choices=[(1, '+'), (-1, '-')])),
-                ('start', models.IntegerField()),
-                ('end', models.IntegerField()),
-                ('nt_length', models.IntegerField()),
-                ('translation', models.TextField()),
-                ('transl_table', models.PositiveSmallIntegerField(default=1)),
-                ('codon_start', models.PositiveSmallIntegerField(default=1)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("symbol", models.CharField(max_length=100)),
+                ("locus_tag", models.CharField(blank=True, max_length=100)),
+                ("protein_id", models.CharField(blank=True, max_length=64)),
+                ("product", models.TextField(blank=True)),
+                ("strand", models.SmallIntegerField(choices=[(1, "+"), (-1, "-")])),
+                ("start", models.IntegerField()),
+                ("end", models.IntegerField()),
+                ("nt_length", models.IntegerField()),
+                ("translation", models.TextField()),
+                ("transl_table", models.PositiveSmallIntegerField(default=1)),
+                ("codon_start", models.PositiveSmallIntegerField(default=1)),
             ],
             options={
-                'verbose_name': 'CDS',
-                'verbose_name_plural': 'CDS',
-                'ordering': ['replicon_id', 'start', 'symbol'],
+                "verbose_name": "CDS",
+                "verbose_name_plural": "CDS",
+                "ordering": ["replicon_id", "start", "symbol"],
             },
         ),
         migrations.CreateModel(
-            name='CdsSegment',
+            name="CdsSegment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('order', models.PositiveSmallIntegerField()),
-                ('start', models.IntegerField()),
-                ('end', models.IntegerField()),
-                ('strand', models.SmallIntegerField(choices=[(1, '+'), (-1, '-')])),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("order", models.PositiveSmallIntegerField()),
+                ("start", models.IntegerField()),
+                ("end", models.IntegerField()),
+                ("strand", models.SmallIntegerField(choices=[(1, "+"), (-1, "-")])),
             ],
             options={
-                'ordering': ['cds_id', 'order'],
+                "ordering": ["cds_id", "order"],
             },
         ),
         migrations.CreateModel(
-            name='Gene',
+            name="Gene",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('symbol', models.CharField(max_length=100)),
-                ('locus_tag', models.CharField(blank=True, max_length=100)),
-                ('description', models.TextField(blank=True)),
-                ('start', models.IntegerField()),
-                ('end', models.IntegerField()),
-                ('strand', models.SmallIntegerField(choices=[(1, '+'), (-1, '-')])),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("symbol", models.CharField(max_length=100)),
+                ("locus_tag", models.CharField(blank=True, max_length=100)),
+                ("description", models.TextField(blank=True)),
+                ("start", models.IntegerField()),
+                ("end", models.IntegerField()),
+                ("strand", models.SmallIntegerField(choices=[(1, "+"), (-1, "-")])),
             ],
             options={
-                'ordering': ['replicon_id', 'start', 'symbol'],
+                "ordering": ["replicon_id", "start", "symbol"],
             },
         ),
         migrations.CreateModel(
-            name='Lineage',
+            name="Lineage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('full_name', models.CharField(blank=True, max_length=255)),
-                ('description', models.TextField(blank=True)),
-                ('withdrawn', models.BooleanField(default=False)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                ("full_name", models.CharField(blank=True, max_length=255)),
+                ("description", models.TextField(blank=True)),
+                ("withdrawn", models.BooleanField(default=False)),
             ],
             options={
-                'ordering': ['reference_id', 'name'],
+                "ordering": ["reference_id", "name"],
             },
         ),
         migrations.CreateModel(
-            name='LineageAlias',
+            name="LineageAlias",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('alias', models.CharField(max_length=32)),
-                ('expansion', models.CharField(blank=True, max_length=255)),
-                ('recombinant_parents', django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=255), blank=True, default=list, size=None)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("alias", models.CharField(max_length=32)),
+                ("expansion", models.CharField(blank=True, max_length=255)),
+                (
+                    "recombinant_parents",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.CharField(max_length=255),
+                        blank=True,
+                        default=list,
+                        size=None,
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'lineage aliases',
+                "verbose_name_plural": "lineage aliases",
             },
         ),
         migrations.CreateModel(
-            name='MutationCount',
+            name="MutationCount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('updated', models.DateTimeField(auto_now=True)),
-                ('level', models.CharField(choices=[('nt', 'Nucleotide'), ('aa', 'Amino Acid')], max_length=2)),
-                ('mutation_id', models.IntegerField()),
-                ('samples', models.IntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                ("updated", models.DateTimeField(auto_now=True)),
+                (
+                    "level",
+                    models.CharField(
+                        choices=[("nt", "Nucleotide"), ("aa", "Amino Acid")], max_length=2
+                    ),
+                ),
+                ("mutation_id", models.IntegerField()),
+                ("samples", models.IntegerField(default=0)),
             ],
         ),
         migrations.CreateModel(
-            name='MutationEffect',
+            name="MutationEffect",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seq_ontology', models.CharField(max_length=64)),
-                ('impact', models.CharField(choices=[('HIGH', 'High'), ('MODERATE', 'Moderate'), ('LOW', 'Low'), ('MODIFIER', 'Modifier')], max_length=8)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("seq_ontology", models.CharField(max_length=64)),
+                (
+                    "impact",
+                    models.CharField(
+                        choices=[
+                            ("HIGH", "High"),
+                            ("MODERATE", "Moderate"),
+                            ("LOW", "Low"),
+                            ("MODIFIER", "Modifier"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='NucleotideMutation',
+            name="NucleotideMutation",
             fields=[
-                ('id', models.AutoField(primary_key=True, serialize=False)),
-                ('kind', models.CharField(choices=[('sub', 'Substitution'), ('del', 'Deletion'), ('ins', 'Insertion')], max_length=3)),
-                ('start', models.IntegerField()),
-                ('end', models.IntegerField()),
-                ('ref', models.TextField()),
-                ('alt', models.TextField(blank=True)),
-                ('label', models.CharField(max_length=255)),
+                ("id", models.AutoField(primary_key=True, serialize=False)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("sub", "Substitution"),
+                            ("del", "Deletion"),
+                            ("ins", "Insertion"),
+                        ],
+                        max_length=3,
+                    ),
+                ),
+                ("start", models.IntegerField()),
+                ("end", models.IntegerField()),
+                ("ref", models.TextField()),
+                ("alt", models.TextField(blank=True)),
+                ("label", models.CharField(max_length=255)),
             ],
         ),
         migrations.CreateModel(
-            name='Reference',
+            name="Reference",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('updated', models.DateTimeField(auto_now=True)),
-                ('accession', models.CharField(max_length=64, unique=True)),
-                ('description', models.TextField(blank=True)),
-                ('organism', models.CharField(blank=True, max_length=255)),
-                ('content_hash', models.CharField(max_length=64)),
-                ('source_files', models.JSONField(blank=True, default=list)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                ("updated", models.DateTimeField(auto_now=True)),
+                ("accession", models.CharField(max_length=64, unique=True)),
+                ("description", models.TextField(blank=True)),
+                ("organism", models.CharField(blank=True, max_length=255)),
+                ("content_hash", models.CharField(max_length=64)),
+                ("source_files", models.JSONField(blank=True, default=list)),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='Replicon',
+            name="Replicon",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('accession', models.CharField(max_length=64, unique=True)),
-                ('description', models.TextField(blank=True)),
-                ('molecule_type', models.CharField(blank=True, max_length=32)),
-                ('topology', models.CharField(blank=True, max_length=16)),
-                ('position', models.PositiveSmallIntegerField(default=0)),
-                ('length', models.IntegerField()),
-                ('sequence', models.TextField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("accession", models.CharField(max_length=64, unique=True)),
+                ("description", models.TextField(blank=True)),
+                ("molecule_type", models.CharField(blank=True, max_length=32)),
+                ("topology", models.CharField(blank=True, max_length=16)),
+                ("position", models.PositiveSmallIntegerField(default=0)),
+                ("length", models.IntegerField()),
+                ("sequence", models.TextField()),
             ],
             options={
-                'ordering': ['reference_id', 'position'],
+                "ordering": ["reference_id", "position"],
             },
         ),
         migrations.CreateModel(
-            name='UnknownRange',
+            name="UnknownRange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('level', models.CharField(choices=[('nt', 'Nucleotide'), ('aa', 'Amino Acid')], max_length=2)),
-                ('span', django.contrib.postgres.fields.ranges.IntegerRangeField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "level",
+                    models.CharField(
+                        choices=[("nt", "Nucleotide"), ("aa", "Amino Acid")], max_length=2
+                    ),
+                ),
+                ("span", django.contrib.postgres.fields.ranges.IntegerRangeField()),
             ],
         ),
         migrations.CreateModel(
-            name='Alignment',
+            name="Alignment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('covered', django.contrib.postgres.fields.ranges.IntegerRangeField()),
-                ('reverse_complemented', models.BooleanField(default=False)),
-                ('frameshift_cds', django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=100), blank=True, default=list, size=None)),
-                ('nt_mutation_ids', django.contrib.postgres.fields.ArrayField(base_field=models.IntegerField(), blank=True, default=list, size=None)),
-                ('aa_mutation_ids', django.contrib.postgres.fields.ArrayField(base_field=models.IntegerField(), blank=True, default=list, size=None)),
-                ('aa_parents', models.JSONField(blank=True, default=dict)),
-                ('aligner', models.CharField(blank=True, max_length=64)),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('import_run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='emgsonar.importrun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("covered", django.contrib.postgres.fields.ranges.IntegerRangeField()),
+                ("reverse_complemented", models.BooleanField(default=False)),
+                (
+                    "frameshift_cds",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.CharField(max_length=100),
+                        blank=True,
+                        default=list,
+                        size=None,
+                    ),
+                ),
+                (
+                    "nt_mutation_ids",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.IntegerField(), blank=True, default=list, size=None
+                    ),
+                ),
+                (
+                    "aa_mutation_ids",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.IntegerField(), blank=True, default=list, size=None
+                    ),
+                ),
+                ("aa_parents", models.JSONField(blank=True, default=dict)),
+                ("aligner", models.CharField(blank=True, max_length=64)),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                (
+                    "import_run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to="emgsonar.importrun",
+                    ),
+                ),
             ],
         ),
     ]

@@ -6,207 +6,318 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('analyses', '0001_initial'),
-        ('emgsonar', '0001_initial'),
-        ('ena_like', '0001_initial'),
+        ("analyses", "0001_initial"),
+        ("emgsonar", "0001_initial"),
+        ("ena_like", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='alignment',
-            name='sequence',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='alignments', to='ena_like.sequence'),
+            model_name="alignment",
+            name="sequence",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="alignments",
+                to="ena_like.sequence",
+            ),
         ),
         migrations.AddField(
-            model_name='aminoacidmutation',
-            name='first_seen_run',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='emgsonar.importrun'),
+            model_name="aminoacidmutation",
+            name="first_seen_run",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="emgsonar.importrun",
+            ),
         ),
         migrations.AddField(
-            model_name='aminoacidmutation',
-            name='cds',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='mutations', to='analyses.cds'),
+            model_name="aminoacidmutation",
+            name="cds",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="mutations",
+                to="analyses.cds",
+            ),
         ),
         migrations.AddField(
-            model_name='cdssegment',
-            name='cds',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='segments', to='analyses.cds'),
+            model_name="cdssegment",
+            name="cds",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="segments",
+                to="analyses.cds",
+            ),
         ),
         migrations.AddField(
-            model_name='cds',
-            name='gene',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='cds', to='analyses.gene'),
+            model_name="cds",
+            name="gene",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="cds",
+                to="analyses.gene",
+            ),
         ),
         migrations.AddField(
-            model_name='lineage',
-            name='import_run',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='emgsonar.importrun'),
+            model_name="lineage",
+            name="import_run",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                to="emgsonar.importrun",
+            ),
         ),
         migrations.AddField(
-            model_name='lineage',
-            name='parents',
-            field=models.ManyToManyField(blank=True, related_name='children', to='analyses.lineage'),
+            model_name="lineage",
+            name="parents",
+            field=models.ManyToManyField(
+                blank=True, related_name="children", to="analyses.lineage"
+            ),
         ),
         migrations.AddField(
-            model_name='mutationeffect',
-            name='cds',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, to='analyses.cds'),
+            model_name="mutationeffect",
+            name="cds",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                to="analyses.cds",
+            ),
         ),
         migrations.AddField(
-            model_name='nucleotidemutation',
-            name='first_seen_run',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='emgsonar.importrun'),
+            model_name="nucleotidemutation",
+            name="first_seen_run",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="emgsonar.importrun",
+            ),
         ),
         migrations.AddField(
-            model_name='mutationeffect',
-            name='mutation',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='effects', to='analyses.nucleotidemutation'),
+            model_name="mutationeffect",
+            name="mutation",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="effects",
+                to="analyses.nucleotidemutation",
+            ),
         ),
         migrations.AddField(
-            model_name='reference',
-            name='import_run',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='emgsonar.importrun'),
+            model_name="reference",
+            name="import_run",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                to="emgsonar.importrun",
+            ),
         ),
         migrations.AddField(
-            model_name='mutationcount',
-            name='reference',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='analyses.reference'),
+            model_name="mutationcount",
+            name="reference",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, to="analyses.reference"
+            ),
         ),
         migrations.AddField(
-            model_name='lineagealias',
-            name='reference',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='aliases', to='analyses.reference'),
+            model_name="lineagealias",
+            name="reference",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="aliases",
+                to="analyses.reference",
+            ),
         ),
         migrations.AddField(
-            model_name='lineage',
-            name='reference',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lineages', to='analyses.reference'),
+            model_name="lineage",
+            name="reference",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="lineages",
+                to="analyses.reference",
+            ),
         ),
         migrations.AddField(
-            model_name='replicon',
-            name='reference',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='replicons', to='analyses.reference'),
+            model_name="replicon",
+            name="reference",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="replicons",
+                to="analyses.reference",
+            ),
         ),
         migrations.AddField(
-            model_name='nucleotidemutation',
-            name='replicon',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='mutations', to='analyses.replicon'),
+            model_name="nucleotidemutation",
+            name="replicon",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="mutations",
+                to="analyses.replicon",
+            ),
         ),
         migrations.AddField(
-            model_name='gene',
-            name='replicon',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='genes', to='analyses.replicon'),
+            model_name="gene",
+            name="replicon",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="genes",
+                to="analyses.replicon",
+            ),
         ),
         migrations.AddField(
-            model_name='cds',
-            name='replicon',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='cds', to='analyses.replicon'),
+            model_name="cds",
+            name="replicon",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="cds",
+                to="analyses.replicon",
+            ),
         ),
         migrations.AddField(
-            model_name='alignment',
-            name='replicon',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='alignments', to='analyses.replicon'),
+            model_name="alignment",
+            name="replicon",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="alignments",
+                to="analyses.replicon",
+            ),
         ),
         migrations.AddField(
-            model_name='unknownrange',
-            name='alignment',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='unknown_ranges', to='analyses.alignment'),
+            model_name="unknownrange",
+            name="alignment",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="unknown_ranges",
+                to="analyses.alignment",
+            ),
         ),
         migrations.AddField(
-            model_name='unknownrange',
-            name='cds',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, to='analyses.cds'),
+            model_name="unknownrange",
+            name="cds",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                to="analyses.cds",
+            ),
         ),
         migrations.AddIndex(
-            model_name='aminoacidmutation',
-            index=models.Index(fields=['cds', 'label'], name='analyses_am_cds_id_762af7_idx'),
+            model_name="aminoacidmutation",
+            index=models.Index(fields=["cds", "label"], name="analyses_am_cds_id_762af7_idx"),
         ),
         migrations.AddIndex(
-            model_name='aminoacidmutation',
-            index=models.Index(fields=['label'], name='analyses_am_label_638f5c_idx'),
+            model_name="aminoacidmutation",
+            index=models.Index(fields=["label"], name="analyses_am_label_638f5c_idx"),
         ),
         migrations.AddConstraint(
-            model_name='aminoacidmutation',
-            constraint=models.UniqueConstraint(fields=('cds', 'start', 'end', 'ref', 'alt'), name='uniq_aa_mutation'),
+            model_name="aminoacidmutation",
+            constraint=models.UniqueConstraint(
+                fields=("cds", "start", "end", "ref", "alt"), name="uniq_aa_mutation"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='cdssegment',
-            constraint=models.UniqueConstraint(fields=('cds', 'order'), name='uniq_cds_segment'),
+            model_name="cdssegment",
+            constraint=models.UniqueConstraint(fields=("cds", "order"), name="uniq_cds_segment"),
         ),
         migrations.AddIndex(
-            model_name='mutationeffect',
-            index=models.Index(fields=['seq_ontology'], name='analyses_mu_seq_ont_388521_idx'),
+            model_name="mutationeffect",
+            index=models.Index(fields=["seq_ontology"], name="analyses_mu_seq_ont_388521_idx"),
         ),
         migrations.AddIndex(
-            model_name='mutationeffect',
-            index=models.Index(fields=['impact'], name='analyses_mu_impact_839989_idx'),
+            model_name="mutationeffect",
+            index=models.Index(fields=["impact"], name="analyses_mu_impact_839989_idx"),
         ),
         migrations.AddConstraint(
-            model_name='mutationeffect',
-            constraint=models.UniqueConstraint(fields=('mutation', 'cds', 'seq_ontology'), name='uniq_mutation_effect'),
+            model_name="mutationeffect",
+            constraint=models.UniqueConstraint(
+                fields=("mutation", "cds", "seq_ontology"), name="uniq_mutation_effect"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='mutationcount',
-            constraint=models.UniqueConstraint(fields=('reference', 'level', 'mutation_id'), name='uniq_mutation_count'),
+            model_name="mutationcount",
+            constraint=models.UniqueConstraint(
+                fields=("reference", "level", "mutation_id"), name="uniq_mutation_count"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='lineagealias',
-            constraint=models.UniqueConstraint(fields=('reference', 'alias'), name='uniq_lineage_alias'),
+            model_name="lineagealias",
+            constraint=models.UniqueConstraint(
+                fields=("reference", "alias"), name="uniq_lineage_alias"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='lineage',
-            constraint=models.UniqueConstraint(fields=('reference', 'name'), name='uniq_lineage'),
+            model_name="lineage",
+            constraint=models.UniqueConstraint(fields=("reference", "name"), name="uniq_lineage"),
         ),
         migrations.AddConstraint(
-            model_name='replicon',
-            constraint=models.UniqueConstraint(fields=('reference', 'position'), name='uniq_replicon_pos'),
+            model_name="replicon",
+            constraint=models.UniqueConstraint(
+                fields=("reference", "position"), name="uniq_replicon_pos"
+            ),
         ),
         migrations.AddIndex(
-            model_name='nucleotidemutation',
-            index=models.Index(fields=['replicon', 'label'], name='analyses_nu_replico_f195fe_idx'),
+            model_name="nucleotidemutation",
+            index=models.Index(fields=["replicon", "label"], name="analyses_nu_replico_f195fe_idx"),
         ),
         migrations.AddIndex(
-            model_name='nucleotidemutation',
-            index=models.Index(fields=['replicon', 'start'], name='analyses_nu_replico_a5fe7c_idx'),
+            model_name="nucleotidemutation",
+            index=models.Index(fields=["replicon", "start"], name="analyses_nu_replico_a5fe7c_idx"),
         ),
         migrations.AddConstraint(
-            model_name='nucleotidemutation',
-            constraint=models.UniqueConstraint(fields=('replicon', 'start', 'end', 'ref', 'alt'), name='uniq_nt_mutation'),
+            model_name="nucleotidemutation",
+            constraint=models.UniqueConstraint(
+                fields=("replicon", "start", "end", "ref", "alt"), name="uniq_nt_mutation"
+            ),
         ),
         migrations.AddIndex(
-            model_name='gene',
-            index=models.Index(fields=['symbol'], name='analyses_ge_symbol_2ff2ef_idx'),
+            model_name="gene",
+            index=models.Index(fields=["symbol"], name="analyses_ge_symbol_2ff2ef_idx"),
         ),
         migrations.AddIndex(
-            model_name='cds',
-            index=models.Index(fields=['symbol'], name='analyses_cd_symbol_d8b293_idx'),
+            model_name="cds",
+            index=models.Index(fields=["symbol"], name="analyses_cd_symbol_d8b293_idx"),
         ),
         migrations.AddIndex(
-            model_name='alignment',
-            index=models.Index(fields=['replicon'], name='analyses_al_replico_50ad94_idx'),
+            model_name="alignment",
+            index=models.Index(fields=["replicon"], name="analyses_al_replico_50ad94_idx"),
         ),
         migrations.AddIndex(
-            model_name='alignment',
-            index=django.contrib.postgres.indexes.GinIndex(fields=['nt_mutation_ids'], name='aln_nt_mut_gin', opclasses=['gin__int_ops']),
+            model_name="alignment",
+            index=django.contrib.postgres.indexes.GinIndex(
+                fields=["nt_mutation_ids"], name="aln_nt_mut_gin", opclasses=["gin__int_ops"]
+            ),
         ),
         migrations.AddIndex(
-            model_name='alignment',
-            index=django.contrib.postgres.indexes.GinIndex(fields=['aa_mutation_ids'], name='aln_aa_mut_gin', opclasses=['gin__int_ops']),
+            model_name="alignment",
+            index=django.contrib.postgres.indexes.GinIndex(
+                fields=["aa_mutation_ids"], name="aln_aa_mut_gin", opclasses=["gin__int_ops"]
+            ),
         ),
         migrations.AddConstraint(
-            model_name='alignment',
-            constraint=models.UniqueConstraint(fields=('sequence', 'replicon'), name='uniq_alignment'),
+            model_name="alignment",
+            constraint=models.UniqueConstraint(
+                fields=("sequence", "replicon"), name="uniq_alignment"
+            ),
         ),
         migrations.AddIndex(
-            model_name='unknownrange',
-            index=models.Index(fields=['alignment', 'level'], name='analyses_un_alignme_515893_idx'),
+            model_name="unknownrange",
+            index=models.Index(
+                fields=["alignment", "level"], name="analyses_un_alignme_515893_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='unknownrange',
-            index=django.contrib.postgres.indexes.GistIndex(fields=['span'], name='unknown_span_gist'),
+            model_name="unknownrange",
+            index=django.contrib.postgres.indexes.GistIndex(
+                fields=["span"], name="unknown_span_gist"
+            ),
         ),
     ]

@@ -4,18 +4,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('analyses', '0002_initial'),
+        ("analyses", "0002_initial"),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='mutationeffect',
-            name='uniq_mutation_effect',
+            model_name="mutationeffect",
+            name="uniq_mutation_effect",
         ),
         migrations.AddConstraint(
-            model_name='mutationeffect',
-            constraint=models.UniqueConstraint(fields=('mutation', 'cds', 'seq_ontology'), name='uniq_mutation_effect', nulls_distinct=False),
+            model_name="mutationeffect",
+            constraint=models.UniqueConstraint(
+                fields=("mutation", "cds", "seq_ontology"),
+                name="uniq_mutation_effect",
+                nulls_distinct=False,
+            ),
         ),
     ]

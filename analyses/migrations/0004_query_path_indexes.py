@@ -4,22 +4,21 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('analyses', '0003_effect_nulls_not_distinct'),
+        ("analyses", "0003_effect_nulls_not_distinct"),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='alignment',
-            name='analyses_al_replico_50ad94_idx',
+            model_name="alignment",
+            name="analyses_al_replico_50ad94_idx",
         ),
         migrations.RemoveIndex(
-            model_name='alignment',
-            name='aln_nt_mut_gin',
+            model_name="alignment",
+            name="aln_nt_mut_gin",
         ),
         migrations.RemoveIndex(
-            model_name='alignment',
-            name='aln_aa_mut_gin',
+            model_name="alignment",
+            name="aln_aa_mut_gin",
         ),
     ]

@@ -71,15 +71,10 @@ def import_reference(
 def _check_replicon_accessions(spec: ReferenceSpec) -> None:
     """A replicon accession identifies one molecule: it may belong to one reference only."""
     accessions = [r.accession for r in spec.replicons]
-    clash = (
-        Replicon.objects.filter(accession__in=accessions)
-        .select_related("reference")
-        .first()
-    )
+    clash = Replicon.objects.filter(accession__in=accessions).select_related("reference").first()
     if clash is not None:
         raise ConflictError(
-            f"replicon {clash.accession} already belongs to reference "
-            f"{clash.reference.accession}",
+            f"replicon {clash.accession} already belongs to reference {clash.reference.accession}",
             hint="import each GenBank record under one reference only",
         )
 

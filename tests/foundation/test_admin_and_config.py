@@ -36,7 +36,9 @@ def test_admin_pages_render(admin_client: Client, shared_data: Path) -> None:
             assert admin_client.get(url).status_code == 200, url
             first = model.objects.first()
             if first is not None:
-                change = reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[first.pk])
+                change = reverse(
+                    f"admin:{meta.app_label}_{meta.model_name}_change", args=[first.pk]
+                )
                 assert admin_client.get(change).status_code == 200, change
 
 

@@ -1,4 +1,4 @@
-"""``references/``, ``replicons/``, ``genes/``: shapes, both pagination styles, fixed query counts."""
+"""``references/``, ``replicons/``, ``genes/``: shapes, both pagination styles, query counts."""
 
 from __future__ import annotations
 

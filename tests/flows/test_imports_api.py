@@ -1,0 +1,105 @@
+"""POST/GET /api/imports/: a real deployment on the Prefect test server, no worker.
+
+The POST must create a flow run of the ``import_samples`` deployment with the request's
+parameters and the ImportRun's id; without a worker the run stays scheduled and the ImportRun
+pending, which is exactly what a client sees until a worker picks the run up.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from ninja.testing import TestClient
+from prefect import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
+
+from emgsonar.api import api
+from emgsonar.models import ApiToken, ImportRun
+from tests.flows.helpers import flow_run
+
+pytestmark = [pytest.mark.prefect, pytest.mark.django_db(transaction=True)]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BODY = {
+    "reference": "MN908947.3",
+    "fasta": "/data/SARS-CoV-2_12.fasta.xz",
+    "cols": {"name": "name"},
+    "auto_link": True,
+    "chunk_size": 4,
+}
+
+
+def deploy_import_samples() -> None:
+    """The deployment of deployment/prefect.yaml, registered the way `prefect deploy` does."""
+    from prefect import Flow
+
+    with get_client(sync_client=True) as client:
+        names = {pool.name for pool in client.read_work_pools()}
+        if "emgsonar-pool" not in names:
+            client.create_work_pool(WorkPoolCreate(name="emgsonar-pool", type="process"))
+    flow = Flow.from_source(
+        source=str(REPO_ROOT), entrypoint="workflows/flows/import_samples.py:import_samples"
+    )
+    flow.deploy(name="emgsonar", work_pool_name="emgsonar-pool", print_next_steps=False)
+
+
+def user_with(*codenames: str) -> tuple[User, str]:
+    user = User.objects.create_user("operator")
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    _, key = ApiToken.issue(user, "test")
+    return user, key
+
+
+def test_post_starts_a_run_of_the_deployment_and_get_reports_it() -> None:
+    client = TestClient(api)
+    user, key = user_with("add_importrun", "view_importrun")
+    auth = {"Authorization": f"Bearer {key}"}
+
+    # anonymous, no permission, invalid body
+    assert client.post("/imports/", json=BODY).status_code == 401
+    _, weak_key = ApiToken.issue(User.objects.create_user("reader"), "weak")
+    denied = client.post("/imports/", json=BODY, headers={"Authorization": f"Bearer {weak_key}"})
+    assert denied.status_code == 403
+    assert "emgsonar.add_importrun" in denied.json()["detail"]
+    bad = client.post("/imports/", json={**BODY, "fasta": None}, headers=auth)
+    assert bad.status_code == 422
+    assert client.post("/imports/", json={**BODY, "bogus": 1}, headers=auth).status_code == 422
+
+    # no deployment yet: 503, and the ImportRun says why
+    missing = client.post("/imports/", json=BODY, headers=auth)
+    assert missing.status_code == 503
+    assert "import_samples/emgsonar" in missing.json()["detail"]
+    assert ImportRun.objects.get().state == "failed"
+
+    deploy_import_samples()
+    started = client.post("/imports/", json=BODY, headers=auth)
+
+    assert started.status_code == 202, started.json()
+    body = started.json()
+    assert body["state"] == "pending" and body["kind"] == "samples"
+    assert body["parameters"]["reference"] == "MN908947.3"
+    assert body["dashboard_url"].endswith(f"/runs/flow-run/{body['flow_run_id']}")
+    run = ImportRun.objects.get(pk=body["id"])
+    assert run.created_by == user and str(run.flow_run_id) == body["flow_run_id"]
+    fr = flow_run(body["flow_run_id"])
+    assert fr.state.is_scheduled()
+    assert fr.parameters["import_run_id"] == run.pk
+    assert fr.parameters["params"]["fasta"] == BODY["fasta"]
+    with get_client(sync_client=True) as prefect:
+        deployment = prefect.read_deployment(fr.deployment_id)
+    assert deployment.name == "emgsonar" and deployment.work_pool_name == "emgsonar-pool"
+    form = deployment.parameter_openapi_schema
+    assert "params" in form["properties"] and "ImportSamplesParams" in str(form)
+
+    got = client.get(f"/imports/{run.pk}/", headers=auth)
+    assert got.status_code == 200
+    assert (
+        got.json() == {**body, "updated": got.json().get("updated")} or got.json()["id"] == run.pk
+    )
+    assert got.json()["state"] == "pending"
+    assert UUID(got.json()["flow_run_id"]) == run.flow_run_id
+    assert client.get("/imports/999999/", headers=auth).status_code == 404
+    assert client.get(f"/imports/{run.pk}/").status_code == 401

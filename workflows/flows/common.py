@@ -1,0 +1,122 @@
+"""Tasks and hooks shared by every import flow: the ImportRun lifecycle and downloads.
+
+Each task is a thin wrapper around :mod:`workflows.services` or :mod:`ena_like.download`; the
+flow-state hooks keep the ImportRun's state in step with the flow run's when a run fails,
+crashes or is cancelled, so the flows themselves need no ``try``/``except``.
+"""
+
+import workflows.prefect_utils.django_setup  # noqa: F401
+
+# isort: split
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from prefect import runtime
+from prefect.client.schemas.objects import Flow, FlowRun, TaskRun
+from prefect.states import State
+
+from emgsonar.errors import EmgsonarError
+from emgsonar.models import ImportRun
+from ena_like.download import FetchedFile, fetch
+from workflows import services
+from workflows.prefect_utils.artifacts import publish_summary
+from workflows.prefect_utils.tasks import django_task
+
+logger = logging.getLogger(__name__)
+
+
+def retry_unless_user_error(task: Any, task_run: TaskRun, state: State) -> bool:
+    """Retry condition for I/O tasks: retry transient failures, never a user's mistake.
+
+    A missing file, a 404 or a bad checksum (an :class:`EmgsonarError`) fails the same way on
+    every attempt; a dropped connection or a full disk may not.
+    """
+    try:
+        state.result()
+    except EmgsonarError:
+        return False
+    except Exception:
+        return True
+    return False
+
+
+def current_flow_run_id() -> str | None:
+    """The id of the flow run we are in (``None`` when a task's ``.fn`` is called directly)."""
+    return runtime.flow_run.id
+
+
+@django_task(name="start-import-run")
+def start_import_run(kind: str, parameters: Mapping[str, Any], import_run_id: int | None) -> int:
+    """Create or resume the ImportRun of this flow run and mark it running."""
+    return services.start_import_run(kind, parameters, current_flow_run_id(), import_run_id)
+
+
+@django_task(
+    name="download",
+    retries=2,
+    retry_delay_seconds=[5, 30],
+    retry_condition_fn=retry_unless_user_error,
+)
+def download(source: str, sha256: str | None = None) -> FetchedFile:
+    """Make an input available on local disk (URL, path or ``ena:ACC``), verified by SHA-256."""
+    cfg = settings.EMGSONAR_CONFIG
+    return fetch(
+        source,
+        Path(cfg.imports.download_dir),
+        sha256=sha256,
+        retries=cfg.ena.retries,
+        timeout=cfg.ena.timeout_seconds,
+        ena_base_url=cfg.ena.browser_api_url,
+    )
+
+
+@django_task(name="finish-import-run")
+def finish_import_run(
+    kind: str, import_run_id: int, title: str, links: Mapping[str, str]
+) -> dict[str, Any]:
+    """Mark the import completed and publish its summary artifact; return the summary."""
+    services.set_state(import_run_id, ImportRun.State.COMPLETED)
+    summary = services.get_summary(import_run_id)
+    publish_summary(kind, import_run_id, title, summary, links)
+    return summary
+
+
+def _import_run_of(flow_run: FlowRun) -> ImportRun | None:
+    run = ImportRun.objects.filter(flow_run_id=flow_run.id).first()
+    if run is None and (pk := (flow_run.parameters or {}).get("import_run_id")):
+        run = ImportRun.objects.filter(pk=pk).first()
+    return run
+
+
+def _finish_from_hook(flow_run: FlowRun, state: State, new: str) -> None:
+    services_state = None
+    try:
+        run = _import_run_of(flow_run)
+        if run is None or run.state in services.FINISHED:
+            return
+        services_state = run.state
+        services.set_state(run.pk, new, error=state.message or new)
+    except Exception:  # a hook must never hide the flow's own error
+        logger.exception("could not mark the import of flow run %s as %s", flow_run.id, new)
+    else:
+        logger.info("import of flow run %s: %s -> %s", flow_run.id, services_state, new)
+
+
+def on_failure(flow: Flow, flow_run: FlowRun, state: State) -> None:
+    """Flow hook: a failed or crashed flow run fails its ImportRun (with the error message)."""
+    _finish_from_hook(flow_run, state, ImportRun.State.FAILED)
+
+
+def on_cancellation(flow: Flow, flow_run: FlowRun, state: State) -> None:
+    """Flow hook: a cancelled flow run cancels its ImportRun."""
+    _finish_from_hook(flow_run, state, ImportRun.State.CANCELLED)
+
+
+HOOKS: dict[str, Any] = {
+    "on_failure": [on_failure],
+    "on_crashed": [on_failure],
+    "on_cancellation": [on_cancellation],
+}

@@ -1,0 +1,474 @@
+"""Flow ``import_samples``: genomes (FASTA) and/or their metadata (TSV) into the database.
+
+``download`` → ``check metadata`` → ``split`` into chunks of sequences not aligned yet →
+``plan`` (pause for the operator if samples would have their sequences replaced) → ``align``
+(one job per chunk, local processes or Slurm, through :mod:`workflows.prefect_utils.cluster_jobs`)
+→ per chunk, as soon as its job is done: ``annotate`` (mutations, effects) → ``load`` (one
+transaction) → ``apply metadata`` → summary artifact.
+
+Re-running the same import is cheap and changes nothing: the split leaves out sequences that are
+aligned already, a chunk whose results file exists is not aligned again (results live in a
+content-addressed directory, keyed by reference and chunk content, and cluster jobs are keyed
+the same way), and loading is idempotent by sequence hash and record name.
+Tasks pass ids, paths and hashes — never ORM objects — so a task can run in any process.
+"""
+
+import workflows.prefect_utils.django_setup  # noqa: F401
+
+# isort: split
+import dataclasses
+import functools
+import hashlib
+import importlib.metadata
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from prefect import pause_flow_run, runtime
+from prefect.cache_policies import NO_CACHE
+from prefect.input import RunInput
+from prefect.states import Cancelled
+from pydantic import Field
+
+from analyses.models import Reference
+from analyses.results_io import write_reference_spec
+from analyses.services.loading import (
+    MutationKey,
+    SplitManifest,
+    annotate_chunk,
+    chunk_key,
+    load_chunk,
+    plan_import,
+    read_chunk_results,
+    reference_spec_from_db,
+    split_fasta,
+)
+from emgsonar.config import Executor
+from emgsonar.errors import NotFoundError
+from emgsonar.models import ImportRun
+from ena_like.metadata import read_metadata, validate_mapping
+from ena_like.services.properties import declared_properties
+from ena_like.services.samples import apply_metadata
+from workflows import queries, services
+from workflows.flows.common import HOOKS, download, finish_import_run, start_import_run
+from workflows.flows.params import ImportSamplesParams
+from workflows.prefect_utils.artifacts import (
+    ProgressArtifact,
+    admin_url,
+    artifact_key,
+    in_prefect_run,
+)
+from workflows.prefect_utils.cluster import JobSpec
+from workflows.prefect_utils.cluster_jobs import attach_or_submit, get_backend, wait_for_jobs
+from workflows.prefect_utils.tasks import django_flow, django_task
+
+logger = logging.getLogger(__name__)
+
+KIND = ImportRun.Kind.SAMPLES
+#: how long a dashboard run waits for the operator's answer before it fails
+CONFIRMATION_TIMEOUT_SECONDS = 24 * 3600
+
+__all__ = ["ConfirmReplace", "ImportSamplesParams", "import_samples"]
+
+
+class ConfirmReplace(RunInput):
+    """The operator's answer when an import would replace the sequences of existing samples."""
+
+    replace: bool = Field(
+        default=False,
+        description="Replace the sequences of the samples listed in the flow run's "
+        "'replace' artifact? (No cancels the import; nothing has been written yet.)",
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class ReferenceRef:
+    """The reference of an import, by id and content hash (its results files are tied to it)."""
+
+    id: int
+    accession: str
+    content_hash: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ChunkJob:
+    """A chunk of the import and the cluster job that aligns it (None: nothing to align)."""
+
+    index: int
+    records: int
+    sequences: int
+    results: str | None
+    job_pk: int | None
+
+
+def validate_samples_params(params: ImportSamplesParams) -> None:
+    """Check the parameters before any I/O (house rule 6): the column mapping's syntax."""
+    validate_mapping(params.cols)
+
+
+def work_root(executor: Executor) -> Path:
+    """Where chunks, reference files and results go: the shared directory for Slurm jobs."""
+    cfg = settings.EMGSONAR_CONFIG
+    return Path(cfg.slurm.work_dir if executor is Executor.SLURM else cfg.imports.work_dir)
+
+
+def resolved(params: ImportSamplesParams) -> tuple[Executor, int]:
+    """Executor and chunk size of this run (parameters, else the configuration)."""
+    cfg = settings.EMGSONAR_CONFIG.imports
+    return Executor(params.executor or cfg.executor), params.chunk_size or cfg.chunk_size
+
+
+# --- tasks: each a thin wrapper around a service function ------------------------------------
+
+
+@django_task(name="resolve-reference", cache_policy=NO_CACHE)
+def resolve_reference(accession: str) -> ReferenceRef:
+    """The reference to import against (it must have been imported before)."""
+    ref = Reference.objects.filter(accession=accession.strip()).first()
+    if ref is None:
+        raise NotFoundError(
+            f"unknown reference {accession!r}", hint="import it first: manage.py import_reference"
+        )
+    return ReferenceRef(ref.pk, ref.accession, ref.content_hash)
+
+
+@django_task(name="check-metadata", cache_policy=NO_CACHE)
+def check_metadata(path: Path, params: ImportSamplesParams, import_run_id: int) -> dict[str, str]:
+    """Read and validate the whole metadata table before any sequence is touched.
+
+    :returns: record id → sample name for records grouped into samples (``sequences`` column).
+    """
+    with services.timed_step(import_run_id, "check metadata") as step:
+        table = read_metadata(
+            path,
+            params.cols,
+            auto_link=params.auto_link,
+            properties=declared_properties(),
+            skip_invalid_rows=params.skip_invalid_rows,
+        )
+        step["records"] = len(table.rows)
+    services.add_to_summary(
+        import_run_id,
+        counts={"metadata_rows": len(table.rows), "metadata_rows_skipped": len(table.skipped)},
+    )
+    return table.sample_of_records()
+
+
+@django_task(name="split", cache_policy=NO_CACHE)
+def split(
+    fasta: Path,
+    reference: ReferenceRef,
+    chunk_size: int,
+    sample_of: dict[str, str],
+    executor: Executor,
+    run_id: int,
+) -> Path:
+    """Validate the FASTA and write chunks of the sequences still to align; return the manifest."""
+    out_dir = work_root(executor) / f"import-{run_id}"
+    with services.timed_step(run_id, "split") as step:
+        manifest = split_fasta(fasta, out_dir, chunk_size, reference.id, sample_of=sample_of)
+        step["records"] = manifest.records
+    services.add_to_summary(
+        run_id,
+        counts={
+            "records_read": manifest.records,
+            "distinct_sequences": manifest.distinct_sequences,
+            "sequences_to_align": manifest.new_sequences,
+            "sequences_already_aligned": manifest.already_aligned,
+            "chunks": len(manifest.chunks),
+        },
+        failures=manifest.rejected,
+    )
+    return out_dir / "manifest.json"
+
+
+@django_task(name="plan", cache_policy=NO_CACHE)
+def plan(manifest_path: Path, reference: ReferenceRef, run_id: int) -> dict[str, Any]:
+    """What the import would change (new samples, replaced sequences), without writing."""
+    with services.timed_step(run_id, "plan"):
+        result = plan_import(reference.id, SplitManifest.read(manifest_path).all_records())
+    services.update_summary(run_id, plan=result.as_dict())
+    return {**result.as_dict(), "needs_confirmation": result.needs_confirmation}
+
+
+def can_ask_operator() -> bool:
+    """Whether someone can answer a pause: only runs of a deployment (dashboard, API)."""
+    return runtime.deployment.id is not None
+
+
+@django_task(name="ask-for-confirmation", cache_policy=NO_CACHE)
+def ask_for_confirmation(run_id: int, samples: list[str]) -> None:
+    """Refuse (command line) or get ready to pause for the operator (deployment runs)."""
+    message = services.describe_replacement(samples)
+    if not can_ask_operator():
+        raise services.ConfirmationRequiredError(
+            message, hint="nothing was written; pass --yes (confirm_replace) to replace them"
+        )
+    services.set_state(run_id, ImportRun.State.AWAITING_CONFIRMATION)
+    if in_prefect_run():
+        from prefect.artifacts import create_markdown_artifact
+
+        create_markdown_artifact(
+            markdown=f"# Confirmation needed\n\n{message}.\n\n"
+            + "\n".join(f"- `{name}`" for name in samples[:1000])
+            + "\n\nResume the flow run and answer *replace*.",
+            key=artifact_key(KIND, run_id, "replace"),
+            description="samples whose sequences this import would replace",
+        )
+
+
+@django_task(name="record-confirmation", cache_policy=NO_CACHE)
+def record_confirmation(run_id: int, replace: bool) -> None:
+    """Back to running after a yes; cancelled after a no."""
+    new = ImportRun.State.RUNNING if replace else ImportRun.State.CANCELLED
+    services.set_state(run_id, new, error="" if replace else "the operator declined to replace")
+
+
+@django_task(name="write-reference-file", cache_policy=NO_CACHE)
+def write_reference_file(reference: ReferenceRef, executor: Executor) -> Path:
+    """The reference as JSON for the align jobs (content-addressed; written once)."""
+    path = work_root(executor) / "references" / f"{reference.content_hash[:24]}.json"
+    if not path.is_file():
+        write_reference_spec(reference_spec_from_db(reference.id), path)
+    return path
+
+
+@django_task(name="submit-align-jobs", cache_policy=NO_CACHE)
+def submit_align_jobs(
+    manifest_path: Path,
+    reference_file: Path,
+    reference: ReferenceRef,
+    executor: Executor,
+    run_id: int,
+) -> list[ChunkJob]:
+    """One job per chunk with sequences to align, attached to or submitted (never twice)."""
+    manifest = SplitManifest.read(manifest_path)
+    backend = get_backend(executor)
+    services.update_summary(run_id, align_started_at=time.time())
+    jobs = []
+    for chunk in manifest.chunks:
+        spec = align_job_spec(chunk, reference_file, reference, executor, run_id)
+        job = attach_or_submit(spec, backend, run_id) if spec else None
+        jobs.append(
+            ChunkJob(
+                chunk.index,
+                len(chunk.records),
+                len(chunk.seqhashes),
+                str(spec.result_path) if spec else None,
+                job.pk if job else None,
+            )
+        )
+    return jobs
+
+
+def align_job_spec(
+    chunk: Any, reference_file: Path, reference: ReferenceRef, executor: Executor, run_id: int
+) -> JobSpec | None:
+    """The job that aligns a chunk; keyed by reference, calling code and chunk content, so any
+    run with the same inputs and code reuses it, and a code change never reuses old results."""
+    if not chunk.needs_alignment:
+        return None
+    slurm = settings.EMGSONAR_CONFIG.slurm
+    key = chunk_key(chunk)
+    root = work_root(executor)
+    engine = calling_fingerprint()[:12]
+    result = root / "results" / reference.content_hash[:24] / engine / f"{key[:32]}.jsonl"
+    command = [
+        "python",
+        "-m",
+        "analyses.align_chunk",
+        "--reference",
+        str(reference_file),
+        "--fasta",
+        str(chunk.fasta),
+        "--out",
+        str(result),
+    ]
+    return JobSpec(
+        key=f"align:{reference.content_hash[:16]}:{engine}:{key[:40]}",
+        name=f"align-run{run_id}-chunk{chunk.index:05d}",
+        command=command,
+        work_dir=root / f"import-{run_id}" / "jobs",
+        result_path=result,
+        cpus=slurm.cpus_per_job,
+        memory_mb=slurm.memory_mb_per_job,
+        time_limit=slurm.time_limit,
+        input_hash=key,
+    )
+
+
+@functools.cache
+def calling_fingerprint() -> str:
+    """SHA-256 of the code that turns a chunk into results (calling core, chunk command, results
+    format) and of mappy's version: results made by other code are never reused."""
+    import analyses
+
+    package = Path(analyses.__file__).parent
+    files = sorted((package / "calling").rglob("*.py"))
+    files += [package / "align_chunk.py", package / "results_io.py"]
+    digest = hashlib.sha256(importlib.metadata.version("mappy").encode())
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@django_task(name="wait-for-chunk", cache_policy=NO_CACHE)
+def wait_for_chunk(job: ChunkJob, executor: Executor, run_id: int) -> None:
+    """Block until the chunk's job completed (resubmitting by policy); record its state."""
+    if job.job_pk is None:
+        return
+    rows = queries.cluster_jobs([job.job_pk])
+    poll = 0.2 if executor is Executor.LOCAL else None
+    (done,) = wait_for_jobs(rows, get_backend(executor), poll_seconds=poll)
+    summary = services.get_summary(run_id)
+    services.record_step(
+        run_id,
+        "align",
+        time.time() - summary.get("align_started_at", 0),
+        records=summary.get("counts", {}).get("sequences_to_align"),
+    )
+    services.update_summary(
+        run_id, cluster_jobs=[*summary.get("cluster_jobs", []), queries.job_summary(done)]
+    )
+
+
+@django_task(name="annotate", cache_policy=NO_CACHE)
+def annotate(
+    manifest_path: Path, job: ChunkJob, reference: ReferenceRef, run_id: int
+) -> dict[MutationKey, int]:
+    """Upsert the chunk's distinct mutations and effects; return their ids."""
+    with services.timed_step(run_id, "annotate", records=job.sequences):
+        results = read_chunk_results(_chunk(manifest_path, job), reference.content_hash)
+        return annotate_chunk(reference.id, results, run_id)
+
+
+@django_task(name="load", cache_policy=NO_CACHE)
+def load(
+    manifest_path: Path,
+    job: ChunkJob,
+    reference: ReferenceRef,
+    ids: dict[MutationKey, int],
+    run_id: int,
+) -> dict[str, Any]:
+    """Load the chunk's sequences, alignments, samples and records in one transaction."""
+    chunk = _chunk(manifest_path, job)
+    with services.timed_step(run_id, "load", records=job.records):
+        results = read_chunk_results(chunk, reference.content_hash)
+        stats = load_chunk(reference.id, chunk.records, results, ids, run_id)
+    counts = {k: v for k, v in stats.as_dict().items() if isinstance(v, int)}
+    counts["records_failed"] = len(stats.failed)
+    services.add_to_summary(run_id, counts=counts, failures=stats.failed)
+    return counts
+
+
+def _chunk(manifest_path: Path, job: ChunkJob) -> Any:
+    chunk = SplitManifest.read(manifest_path).chunks[job.index - 1]
+    return dataclasses.replace(chunk, results=job.results) if job.results else chunk
+
+
+@django_task(name="apply-metadata", cache_policy=NO_CACHE)
+def apply_metadata_file(
+    path: Path, params: ImportSamplesParams, reference: ReferenceRef, run_id: int
+) -> dict[str, Any]:
+    """Write the metadata (fixed columns and typed properties) of every valid row."""
+    with services.timed_step(run_id, "apply metadata") as step:
+        table = read_metadata(
+            path,
+            params.cols,
+            auto_link=params.auto_link,
+            properties=declared_properties(),
+            skip_invalid_rows=params.skip_invalid_rows,
+        )
+        stats = apply_metadata(table, run_id, reference_id=reference.id).as_dict()
+        step["records"] = len(table.rows)
+    skipped = [
+        (str(s["name"] or f"line {s['line']}"), "; ".join(s["problems"]))
+        for s in stats["skipped_rows"]
+    ]
+    services.add_to_summary(
+        run_id,
+        counts={
+            "samples_created_by_metadata": stats["samples_created"],
+            "samples_updated_by_metadata": stats["samples_updated"],
+            "property_values_written": stats["property_values_written"],
+        },
+        failures=skipped,
+        new_text_properties=stats["new_text_properties"],
+    )
+    return stats
+
+
+@django_task(name="count-new-mutations", cache_policy=NO_CACHE)
+def count_new_mutations(run_id: int) -> None:
+    """Record how many distinct mutations this import saw first."""
+    services.update_summary(run_id, new_mutations=queries.new_mutations(run_id))
+
+
+# --- the flow: only the order of the steps --------------------------------------------------
+
+
+def _run_name() -> str:
+    params = runtime.flow_run.parameters.get("params") or {}
+    get = params.get if isinstance(params, dict) else lambda k: getattr(params, k, None)
+    source = get("fasta") or get("metadata") or "?"
+    name = Path(str(source).split("?")[0]).name or str(source)
+    return f"samples {get('reference')} <- {name} [{get('executor') or 'default'}]"
+
+
+@django_flow(name="import_samples", flow_run_name=_run_name, log_prints=True, **HOOKS)
+def import_samples(params: ImportSamplesParams, import_run_id: int | None = None) -> Any:
+    """Import genomes and/or metadata for samples of one reference, as one ImportRun.
+
+    :param import_run_id: an ImportRun created beforehand (by the API), else one is created.
+    :returns: the ImportRun's id and summary (a Cancelled state if the operator said no).
+    """
+    validate_samples_params(params)
+    executor, chunk_size = resolved(params)
+    run_id = start_import_run(KIND, params.model_dump(mode="json"), import_run_id)
+    reference = resolve_reference(params.reference)
+    metadata = download(params.metadata, params.metadata_sha256) if params.metadata else None
+    sample_of = check_metadata(metadata.path, params, run_id) if metadata else {}
+    if params.fasta:
+        fasta = download(params.fasta, params.fasta_sha256)
+        manifest = split(fasta.path, reference, chunk_size, sample_of, executor, run_id)
+        changes = plan(manifest, reference, run_id)
+        if changes["needs_confirmation"] and not params.confirm_replace:
+            ask_for_confirmation(run_id, changes["replaced_samples"])
+            answer = pause_flow_run(
+                wait_for_input=ConfirmReplace,
+                timeout=CONFIRMATION_TIMEOUT_SECONDS,
+                poll_interval=2,
+                key=f"confirm-replace-{run_id}",
+            )
+            record_confirmation(run_id, answer.replace)
+            if not answer.replace:
+                return Cancelled(message="the operator declined to replace sample sequences")
+        reference_file = write_reference_file(reference, executor)
+        jobs = submit_align_jobs(manifest, reference_file, reference, executor, run_id)
+        progress = ProgressArtifact(KIND, run_id, total=len(jobs))
+        for job in jobs:
+            wait_for_chunk(job, executor, run_id)
+            ids = annotate(manifest, job, reference, run_id)
+            load(manifest, job, reference, ids, run_id)
+            progress.advance(note=f"chunk {job.index}: {job.records} records")
+    if metadata:
+        apply_metadata_file(metadata.path, params, reference, run_id)
+    count_new_mutations(run_id)
+    summary = finish_import_run(
+        KIND,
+        run_id,
+        f"Samples import #{run_id} into {reference.accession}",
+        {
+            f"import run #{run_id} (admin)": admin_url("emgsonar", "importrun", run_id),
+            "samples of this import (admin)": admin_url(
+                "ena_like", "sample", updated_by_run__id__exact=run_id
+            ),
+            "cluster jobs (admin)": admin_url(
+                "workflows", "clusterjob", import_run__id__exact=run_id
+            ),
+        },
+    )
+    return {"import_run_id": run_id, **summary}

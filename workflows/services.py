@@ -1,0 +1,285 @@
+"""The state machine of an import (:class:`~emgsonar.models.ImportRun`), written in one place.
+
+Flows, commands and the API never set ``ImportRun.state`` themselves; they call these functions,
+which refuse transitions that make no sense (a completed import cannot start running again), so
+the admin, the ``/api/imports/`` endpoint and the Prefect artifacts always agree.
+
+::
+
+    pending ──► running ──► completed
+                  │  ▲
+                  ▼  │
+        awaiting_confirmation ──► cancelled
+                  │
+    (any unfinished state) ──► failed ──► running (a retry of the same flow run)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, ClassVar
+from uuid import UUID
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from emgsonar.errors import ConflictError, EmgsonarError, NotFoundError
+from emgsonar.models import ImportRun
+from emgsonar.versions import tool_versions
+
+logger = logging.getLogger(__name__)
+
+State = ImportRun.State
+
+#: allowed state changes; anything else is a bug in the caller
+TRANSITIONS: dict[str, set[str]] = {
+    State.PENDING: {State.RUNNING, State.FAILED, State.CANCELLED},
+    State.RUNNING: {State.AWAITING_CONFIRMATION, State.COMPLETED, State.FAILED, State.CANCELLED},
+    State.AWAITING_CONFIRMATION: {State.RUNNING, State.FAILED, State.CANCELLED},
+    State.FAILED: {State.RUNNING},
+    State.COMPLETED: set(),
+    State.CANCELLED: set(),
+}
+FINISHED = {State.COMPLETED, State.FAILED, State.CANCELLED}
+#: dashboard address when PREFECT_UI_URL/PREFECT_API_URL say nothing
+DEFAULT_DASHBOARD = "http://127.0.0.1:4200"
+
+
+def create_import_run(
+    kind: str, parameters: Mapping[str, Any], created_by_id: int | None = None
+) -> ImportRun:
+    """Record an import that is about to be started (state ``pending``)."""
+    return ImportRun.objects.create(
+        kind=kind,
+        parameters=dict(parameters),
+        tool_versions=tool_versions(),
+        created_by_id=created_by_id,
+    )
+
+
+def start_import_run(
+    kind: str,
+    parameters: Mapping[str, Any],
+    flow_run_id: UUID | str | None,
+    import_run_id: int | None = None,
+) -> int:
+    """Mark an import as running and return its id.
+
+    The row is found by, in order: ``import_run_id`` (created by the API before the flow run
+    existed), the flow run id (a Prefect retry of the same flow run resumes its row), or made
+    new.
+    """
+    with transaction.atomic():
+        run = None
+        if import_run_id is not None:
+            run = ImportRun.objects.select_for_update().filter(pk=import_run_id).first()
+            if run is None:
+                raise NotFoundError(f"import run #{import_run_id} does not exist")
+        elif flow_run_id is not None:
+            run = ImportRun.objects.select_for_update().filter(flow_run_id=flow_run_id).first()
+        if run is None:
+            run = ImportRun(kind=kind, parameters=dict(parameters))
+        if run.state != State.RUNNING and run.pk is not None:
+            _check(run, State.RUNNING)
+        run.state = State.RUNNING
+        run.flow_run_id = flow_run_id or run.flow_run_id
+        run.tool_versions = tool_versions()
+        run.started = run.started or timezone.now()
+        run.finished = None
+        run.error = ""
+        run.save()
+    logger.info("%s import #%s running (flow run %s)", kind, run.pk, flow_run_id)
+    return run.pk
+
+
+def _check(run: ImportRun, new: str) -> None:
+    if new not in TRANSITIONS[run.state]:
+        raise ConflictError(
+            f"import run #{run.pk} is {run.state} and cannot become {new}",
+            hint="start a new import instead",
+        )
+
+
+def set_state(import_run_id: int, new: str, error: str = "") -> None:
+    """Move an import to ``new`` (checked against :data:`TRANSITIONS`)."""
+    with transaction.atomic():
+        run = ImportRun.objects.select_for_update().get(pk=import_run_id)
+        if run.state == new:
+            return
+        _check(run, new)
+        run.state = new
+        if error:
+            run.error = error
+        if new in FINISHED:
+            run.finished = timezone.now()
+        run.save(update_fields=["state", "error", "finished", "updated"])
+
+
+def update_summary(import_run_id: int, **parts: Any) -> dict[str, Any]:
+    """Merge ``parts`` into the run's summary (dicts are merged one level deep).
+
+    :returns: the new summary.
+    """
+    with transaction.atomic():
+        run = ImportRun.objects.select_for_update().get(pk=import_run_id)
+        summary = dict(run.summary or {})
+        for key, value in parts.items():
+            if isinstance(value, dict) and isinstance(summary.get(key), dict):
+                summary[key] = {**summary[key], **value}
+            else:
+                summary[key] = value
+        run.summary = summary
+        run.save(update_fields=["summary", "updated"])
+    return summary
+
+
+def record_step(import_run_id: int, step: str, seconds: float, **figures: Any) -> None:
+    """Record how long a step took (and what it counted) in the run's summary."""
+    update_summary(import_run_id, steps={step: {"seconds": round(seconds, 3), **figures}})
+
+
+def get_summary(import_run_id: int) -> dict[str, Any]:
+    """The run's current summary."""
+    return dict(ImportRun.objects.values_list("summary", flat=True).get(pk=import_run_id) or {})
+
+
+class OrchestratorUnavailableError(EmgsonarError):
+    """Prefect could not start a flow run (server down, deployment missing)."""
+
+    code: ClassVar[str] = "orchestrator_unavailable"
+
+
+def deployment_name(flow_name: str) -> str:
+    """``flow/deployment`` of a flow's deployment (deployment/prefect.yaml)."""
+    return f"{flow_name}/{settings.EMGSONAR_CONFIG.prefect.deployment_suffix}"
+
+
+def dashboard_url(flow_run_id: UUID | str | None) -> str | None:
+    """Link to a flow run in the Prefect dashboard."""
+    if flow_run_id is None:
+        return None
+    from prefect.utilities.urls import url_for
+
+    return url_for("flow-run", obj_id=str(flow_run_id), default_base_url=DEFAULT_DASHBOARD)
+
+
+def start_import_via_deployment(
+    kind: str,
+    flow_name: str,
+    parameters: Mapping[str, Any],
+    created_by_id: int | None = None,
+) -> ImportRun:
+    """Record a pending import and create a flow run of its deployment for a worker to pick up.
+
+    The ImportRun exists before the flow run, so the caller can report on it at once; the flow
+    receives its id and takes it over (``pending`` → ``running``).
+
+    :raises OrchestratorUnavailableError: Prefect is down or the deployment does not exist (the
+        ImportRun is then marked failed with the reason).
+    """
+    from prefect.deployments import run_deployment
+
+    run = create_import_run(kind, parameters, created_by_id)
+    name = deployment_name(flow_name)
+    try:
+        flow_run = run_deployment(
+            name,
+            parameters={"params": dict(parameters), "import_run_id": run.pk},
+            timeout=0,
+            as_subflow=False,
+            tags=["emgsonar", "api"],
+        )
+    except Exception as exc:
+        reason = f"could not start a run of deployment {name}: {exc}"
+        set_state(run.pk, State.FAILED, error=reason)
+        raise OrchestratorUnavailableError(
+            reason,
+            hint="check that the Prefect server runs and the flows are deployed "
+            "(./taskw run; ./taskw deploy-flows)",
+        )
+    ImportRun.objects.filter(pk=run.pk, flow_run_id__isnull=True).update(flow_run_id=flow_run.id)
+    run.refresh_from_db()
+    logger.info("import run #%s: started flow run %s of %s", run.pk, flow_run.id, name)
+    return run
+
+
+#: failed records kept in the summary (all are counted; the first ones are listed with reasons)
+MAX_LISTED_FAILURES = 1000
+
+
+def add_to_summary(
+    import_run_id: int,
+    counts: Mapping[str, int] | None = None,
+    failures: Sequence[tuple[str, str]] = (),
+    **values: Any,
+) -> dict[str, Any]:
+    """Add ``counts`` to the summary's counts, append ``failures``, set ``values``.
+
+    Chunks report what they did one by one; summing here (under a row lock) keeps the totals
+    right when a flow is resumed or two tasks report at once.
+
+    :param failures: ``(record, reason)`` pairs; only the first :data:`MAX_LISTED_FAILURES`
+        are listed, ``counts["failed"]`` counts all.
+    """
+    with transaction.atomic():
+        run = ImportRun.objects.select_for_update().get(pk=import_run_id)
+        summary = dict(run.summary or {})
+        total = dict(summary.get("counts") or {})
+        for name, value in (counts or {}).items():
+            total[name] = total.get(name, 0) + int(value)
+        listed = list(summary.get("failures") or [])
+        room = max(0, MAX_LISTED_FAILURES - len(listed))
+        listed += [{"record": r, "reason": why} for r, why in list(failures)[:room]]
+        summary.update(values)
+        summary["counts"] = total
+        if failures or listed:
+            summary["failures"] = listed
+        run.summary = summary
+        run.save(update_fields=["summary", "updated"])
+    return summary
+
+
+@contextmanager
+def timed_step(
+    import_run_id: int, step: str, records: int | None = None, *, accumulate: bool = True
+) -> Iterator[dict[str, Any]]:
+    """Time a step and add the seconds (and records) to ``summary["steps"][step]``.
+
+    Yields a dict in which the step may set ``records`` once it knows them. Steps that run once
+    per chunk (annotate, load) accumulate; a step given ``accumulate=False`` overwrites.
+    """
+    figures: dict[str, Any] = {"records": records}
+    start = time.perf_counter()
+    try:
+        yield figures
+    finally:
+        seconds = time.perf_counter() - start
+        with transaction.atomic():
+            run = ImportRun.objects.select_for_update().get(pk=import_run_id)
+            summary = dict(run.summary or {})
+            steps = dict(summary.get("steps") or {})
+            old = dict(steps.get(step) or {}) if accumulate else {}
+            entry = {"seconds": round(old.get("seconds", 0.0) + seconds, 3)}
+            if figures.get("records") is not None:
+                entry["records"] = old.get("records", 0) + int(figures["records"])
+            steps[step] = entry
+            summary["steps"] = steps
+            run.summary = summary
+            run.save(update_fields=["summary", "updated"])
+
+
+class ConfirmationRequiredError(EmgsonarError):
+    """An import would replace the sequences of existing samples and nobody confirmed it."""
+
+    code: ClassVar[str] = "confirmation_required"
+
+
+def describe_replacement(samples: Sequence[str], shown: int = 20) -> str:
+    """``3 sample(s) would have their sequences replaced: A, B, C`` (the first ``shown``)."""
+    listed = ", ".join(samples[:shown])
+    more = f" and {len(samples) - shown} more" if len(samples) > shown else ""
+    return f"{len(samples)} sample(s) would have their sequences replaced: {listed}{more}"
