@@ -7,7 +7,8 @@
 #   1. the SARS-CoV-2 reference MN908947.3 (sonar's Nextclade-style GenBank);
 #   2. SARS-CoV-2_12 with its metadata TSV;
 #   3. sonar's full lineage table (Pango, 2025-09);
-#   4. 1000 GenBank genomes (LAPIS "open" sample) with their metadata.
+#   4. 1000 GenBank genomes (LAPIS "open" sample) with their metadata;
+#   5. the other bundled references (import_reference flow runs reported to the same server).
 # Everything is idempotent: a second `./taskw demo` re-runs the imports, which find nothing new.
 # Data: EMGSONAR_SHARED_DATA (default: ../shared/data next to the checkout).
 set -euo pipefail
@@ -75,6 +76,11 @@ run_deployment import_samples "$(cat <<JSON
  "skip_invalid_rows": true, "confirm_replace": true}}
 JSON
 )"
+
+say "importing the other bundled references (mpox, influenza, RSV, HIV, dengue, …)"
+EMGSONAR_SHARED_DATA="$DATA" bash "$ROOT/scripts/import_bundled_references.sh" \
+    > "$ROOT/.data/logs/demo-references.log" 2>&1 \
+    || die "importing the bundled references failed; see .data/logs/demo-references.log"
 
 cat <<EOF
 
