@@ -11,6 +11,12 @@ from django.http import HttpRequest
 from ninja import Field, Schema
 from ninja.pagination import PaginationBase
 
+#: bounds of the pagination parameters: beyond them a client gets a 422 naming the parameter,
+#: never a database overflow (Postgres OFFSET/LIMIT are bigint); deeper pages need filters
+MAX_OFFSET = 1_000_000_000
+MAX_PAGE = 10_000_000
+MAX_ROWS = 2_147_483_647
+
 
 def _url_with(request: HttpRequest, **params: int) -> str:
     """The current URL with some query parameters replaced."""
@@ -69,10 +75,14 @@ class SonarPagination(PaginationBase):
     """``limit``/``offset`` or ``page``/``page_size``, answered as count/next/previous/results."""
 
     class Input(Schema):
-        limit: int | None = Field(None, ge=0, description="Rows per response (default 100)")
-        offset: int | None = Field(None, ge=0, description="Rows to skip")
-        page: int | None = Field(None, ge=1, description="Page number (page style)")
-        page_size: int | None = Field(None, ge=1, description="Rows per page (default 20)")
+        limit: int | None = Field(
+            None, ge=0, le=MAX_ROWS, description="Rows per response (default 100)"
+        )
+        offset: int | None = Field(None, ge=0, le=MAX_OFFSET, description="Rows to skip")
+        page: int | None = Field(None, ge=1, le=MAX_PAGE, description="Page number (page style)")
+        page_size: int | None = Field(
+            None, ge=1, le=MAX_ROWS, description="Rows per page (default 20)"
+        )
 
     class Output(Schema):
         count: int

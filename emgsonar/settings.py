@@ -58,6 +58,11 @@ TEMPLATES = [
 WSGI_APPLICATION = "emgsonar.wsgi.application"
 
 DATABASES = {"default": parse_database_url(EMGSONAR_CONFIG.database_url)}
+#: per-connection planner settings the query API is measured with (docs/design-performance.md):
+#: no JIT (20-30 ms of compilation on every large aggregate, nothing gained for sub-second
+#: queries) and a work_mem that keeps bitmaps of a million rows exact and weekly lineage
+#: groups in memory. ``?options=...`` in DATABASE_URL replaces them.
+DATABASES["default"]["OPTIONS"].setdefault("options", "-c jit=off -c work_mem=32MB")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -2,7 +2,15 @@
 
 from django.contrib import admin
 
-from ena_like.models import Property, Sample, SampleProperty, SampleSequence, Sequence, Study
+from ena_like.models import (
+    Property,
+    Sample,
+    SampleFieldCoverage,
+    SampleProperty,
+    SampleSequence,
+    Sequence,
+    Study,
+)
 
 
 @admin.register(Study)
@@ -72,3 +80,20 @@ class SampleSequenceAdmin(admin.ModelAdmin):
     search_fields = ("name", "sample__name")
     raw_id_fields = ("sample", "sequence", "updated_by_run")
     show_full_result_count = False
+
+
+@admin.register(SampleFieldCoverage)
+class SampleFieldCoverageAdmin(admin.ModelAdmin):
+    """Maintained by the loader; read-only here (editing it would break its exactness)."""
+
+    list_display = ("reference", "field", "samples")
+    list_filter = ("reference",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

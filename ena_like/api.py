@@ -73,7 +73,7 @@ def list_samples(request: HttpRequest, params: Query[SampleListParams]):
     rows = list(
         qs.defer("nt_mutation_ids", "aa_mutation_ids")[window.offset : window.offset + window.limit]
     )
-    return _page(request, params, query.queryset.count(), rows)
+    return _page(request, params, queries.filtered_count(query), rows)
 
 
 @router.get("samples/genomes/", response={200: GenomesPage | VcfPage, **ERRORS})
@@ -84,7 +84,8 @@ def genomes(request: HttpRequest, params: Query[GenomesParams]):
     if params.csv_stream:
         columns = expand_columns((params.columns or "name").split(","), query.reference)
         response = StreamingHttpResponse(
-            csv_lines(qs, columns, params.showNX), content_type="text/csv"
+            csv_lines(qs, columns, params.showNX, reference=query.reference),
+            content_type="text/csv",
         )
         response["Content-Disposition"] = (
             f'attachment; filename="{params.filename or "sample_genomes.csv"}"'
@@ -148,7 +149,7 @@ def _filtered(params: FilterParams):
 @router.get("plots/plot_metadata_coverage/", response={200: MetadataCoverageOut, **ERRORS})
 def plot_metadata_coverage(request: HttpRequest, params: Query[FilterParams]):
     """Samples with a value, per field (profiles included)."""
-    return {"metadata_coverage": queries.metadata_coverage(_filtered(params).queryset)}
+    return {"metadata_coverage": queries.metadata_coverage(_filtered(params))}
 
 
 @router.get("samples/plot_samples_per_week/", response={200: list[tuple[str, int]], **ERRORS})

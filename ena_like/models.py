@@ -191,6 +191,40 @@ class SampleProperty(models.Model):
         return getattr(self, self.property.value_column)
 
 
+class SampleFieldCoverage(models.Model):
+    """How many samples of a reference have a value in a field: a maintained aggregate.
+
+    ``field`` is a fixed column (``lineage`` …), ``name``, ``length``, ``genomic_profiles`` /
+    ``proteomic_profiles`` (non-empty mutation arrays), a custom property's name (samples with
+    a value row), or ``*`` (all samples). ``reference`` is null for samples without one.
+    Property names cannot clash: fixed and derived names are reserved and ``*`` is not a valid
+    property name. Written only by :mod:`ena_like.services.coverage` (called by the loader, the
+    metadata service and deletion), exact at every commit; rows that reach 0 are removed. It
+    lets ``statistics``/``get_database_info`` answer without scanning a million samples.
+    """
+
+    reference = models.ForeignKey(
+        "analyses.Reference", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    field = models.CharField(max_length=100)
+    samples = models.IntegerField(default=0)
+
+    #: the field holding the number of samples
+    TOTAL = "*"
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["reference", "field"],
+                name="uniq_sample_field_coverage",
+                nulls_distinct=False,
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference_id}:{self.field}={self.samples}"
+
+
 class Sequence(models.Model):
     """A distinct harmonised sequence, identified by its SHA-256 (``seqhash``).
 

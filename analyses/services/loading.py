@@ -66,6 +66,7 @@ from ena_like.services.sample_index import (
     UNKNOWN,
     collect_orphan_sequences,
     refresh_samples,
+    tracked_coverage,
 )
 
 logger = logging.getLogger(__name__)
@@ -977,12 +978,17 @@ def _load_samples(
         "ORDER BY n ON CONFLICT (name) DO NOTHING RETURNING id",
         [reference_id, import_run_id, import_run_id, names],
     )
-    stats.samples_created = len(cursor.fetchall())
-    cursor.execute(
-        f"UPDATE {SAMPLE} SET reference_id = %s WHERE name = ANY(%s) AND reference_id IS NULL",
-        [reference_id, names],
-    )
-    cursor.execute(f"SELECT name, id, reference_id FROM {SAMPLE} WHERE name = ANY(%s)", [names])
+    created = [row[0] for row in cursor.fetchall()]
+    stats.samples_created = len(created)
+    # lock in id order (as refresh_samples does) before reading what the coverage counts
+    cursor.execute(f"SELECT id FROM {SAMPLE} WHERE name = ANY(%s) ORDER BY id FOR UPDATE", [names])
+    locked = [row[0] for row in cursor.fetchall()]
+    with tracked_coverage(cursor, locked, created):
+        cursor.execute(
+            f"UPDATE {SAMPLE} SET reference_id = %s WHERE id = ANY(%s) AND reference_id IS NULL",
+            [reference_id, locked],
+        )
+    cursor.execute(f"SELECT name, id, reference_id FROM {SAMPLE} WHERE id = ANY(%s)", [locked])
     rows = cursor.fetchall()
     clashes = sorted(name for name, _, ref in rows if ref != reference_id)
     if clashes:

@@ -10,7 +10,9 @@ genomes once (cached in ``bench/out/profiles.json``); build a lineage world from
 samples: ``Sequence``, ``SampleSequence``, ``Alignment`` (mutation id arrays + ``aa_parents``),
 ``Sample`` (fixed columns + derived ``nt_mutation_ids``/``aa_mutation_ids``),
 ``SampleProperty`` (``age`` integer, ``sex`` varchar, ``date_of_receipt`` date),
-``NucleotideMutation``/``AminoAcidMutation``/``MutationEffect`` and ``MutationCount``.
+``NucleotideMutation``/``AminoAcidMutation``/``MutationEffect`` and ``MutationCount``; at
+the end ``SampleFieldCoverage`` is recounted from the loaded samples
+(:func:`ena_like.services.sample_index.rebuild_coverage`).
 
 The invariants are the real loader's (see the models' docstrings): a sample's arrays are the
 union of its alignments' arrays (here: one alignment per sample), ``MutationCount`` is the exact
@@ -697,8 +699,22 @@ def main(argv: list[str] | None = None) -> int:
     if not args.keep_indexes:
         with timer.phase("rebuild indexes and constraints"):
             restore_ddl(conninfo, ddl)
+    with timer.phase("field coverage"):
+        # the maintained per-field coverage (statistics, get_database_info), counted once
+        from django.db import connection as django_connection
+
+        from ena_like.services.sample_index import rebuild_coverage
+
+        with django_connection.cursor() as cur:
+            rebuild_coverage(cur)
     with timer.phase("vacuum analyze"):
-        tables = [*STREAM_ORDER, *MUTATION_TABLES, "analyses_lineage", "analyses_lineage_parents"]
+        tables = [
+            *STREAM_ORDER,
+            *MUTATION_TABLES,
+            "analyses_lineage",
+            "analyses_lineage_parents",
+            "ena_like_samplefieldcoverage",
+        ]
         _run_parallel(conninfo, [f"VACUUM (ANALYZE) {t}" for t in tables])
     summary = {
         "n": args.n,

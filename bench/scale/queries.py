@@ -336,7 +336,11 @@ def markdown(
 ) -> str:
     """One block of the RESULTS.md section (default or tuned settings)."""
     n = data["n"]
-    title = "tuned: `jit=off`, `work_mem=64MB`" if tuned else "default Postgres settings"
+    title = (
+        "tuned: `jit=off`, `work_mem=64MB` on the database"
+        if tuned
+        else "server defaults; the app's connection sets `jit=off`, `work_mem=32MB`"
+    )
     lines = [
         f"### N = {n:,}, {title}",
         "",
@@ -402,14 +406,15 @@ def section(n: int) -> str:
         "the slowest statement per case are in `bench/out/`; findings and proposals in "
         "`docs/design-performance.md`.",
         "",
-        "Caution: the blocks below were measured while other sessions ran test suites on the "
-        "same 2 cores (load average 3-5), so they are up to 2x slower than a quiet machine and "
-        "the tuned block is *not* a clean comparison with the default one. A first run on the "
-        "quiet machine (load 0.6, 3 repeats, default settings) gave p50: filtered_statistics "
-        "1 mutation 3 ms (rare) / 82 ms (5 %) / 195 ms (60 %), combined 278 ms, genomes page "
-        "285 ms, with 5 % filter 171 ms, combined 547 ms, per week 93 / 258 ms, lineages per "
-        "week 142 / 1214 ms, statistics 634 ms, database info 1477 ms, CSV 5,500 rows/s "
-        "(metadata) / 3,600 rows/s (profiles).",
+        "Before the query-path work (commit 1fb6282 plus the `sample_ref_date_desc` index, "
+        "load average ~1.2, 3 repeats, server defaults `jit=on`, `work_mem=4MB`), p50: "
+        "filtered_statistics 1 mutation in an `andFilter` 175 ms (60 %) / 87 ms (5 %) / "
+        "82 ms (NT 5 %), combined 279 ms, genomes page 49 ms / 90 ms (5 % filter) / 302 ms "
+        "(combined), per week 93 / 330 ms, lineages per week 285 / 1336 ms, statistics 656 ms, "
+        "database info 1777 ms; CSV 5,500 rows/s (metadata) / 3,600 rows/s (profiles) on the "
+        "quiet first run. What changed: `docs/design-performance.md`. `--tuned` (database-level "
+        "`jit=off`, `work_mem=64MB`) is no longer a separate block: the app's connection options "
+        "now set both (`emgsonar/settings.py`).",
         "",
     ]
     for suffix in ("", "-tuned"):

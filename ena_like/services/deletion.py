@@ -27,6 +27,7 @@ from ena_like.services.sample_index import (
     count_deltas_of_removal,
     lock_samples,
     refresh_samples,
+    tracked_coverage,
 )
 
 SAMPLE_PROPERTY = SampleProperty._meta.db_table
@@ -72,8 +73,9 @@ def delete_samples(reference_accession: str | None, names: Iterable[str]) -> tup
             f"DELETE FROM {RECORD} WHERE sample_id = ANY(%s) RETURNING sequence_id", [ids]
         )
         sequence_ids = [row[0] for row in cursor.fetchall()]
-        cursor.execute(f"DELETE FROM {SAMPLE_PROPERTY} WHERE sample_id = ANY(%s)", [ids])
-        cursor.execute(f"DELETE FROM {SAMPLE} WHERE id = ANY(%s)", [ids])
+        with tracked_coverage(cursor, ids):
+            cursor.execute(f"DELETE FROM {SAMPLE_PROPERTY} WHERE sample_id = ANY(%s)", [ids])
+            cursor.execute(f"DELETE FROM {SAMPLE} WHERE id = ANY(%s)", [ids])
         apply_count_deltas(cursor, count_deltas_of_removal(locked))
         collect_orphan_sequences(cursor, sequence_ids)
     return len(sequence_ids), len(ids)
@@ -124,8 +126,9 @@ def delete_sequences(
             )
             empty = sorted(row[0] for row in cursor.fetchall())
         if empty:
-            cursor.execute(f"DELETE FROM {SAMPLE_PROPERTY} WHERE sample_id = ANY(%s)", [empty])
-            cursor.execute(f"DELETE FROM {SAMPLE} WHERE id = ANY(%s)", [empty])
+            with tracked_coverage(cursor, empty):
+                cursor.execute(f"DELETE FROM {SAMPLE_PROPERTY} WHERE sample_id = ANY(%s)", [empty])
+                cursor.execute(f"DELETE FROM {SAMPLE} WHERE id = ANY(%s)", [empty])
             apply_count_deltas(cursor, count_deltas_of_removal({i: locked[i] for i in empty}))
         remaining = [i for i in locked if i not in set(empty)]
         refresh_samples(cursor, remaining)

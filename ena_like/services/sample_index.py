@@ -1,4 +1,5 @@
-"""The derived mutation index: ``Sample.nt/aa_mutation_ids`` and ``MutationCount``.
+"""The derived sample index: ``Sample.nt/aa_mutation_ids``, ``MutationCount`` and
+``SampleFieldCoverage``.
 
 Both are pure functions of the stored records: a sample's arrays are the union of the mutation
 ids of the alignments (against the sample's reference) of its records' sequences, and a count is
@@ -8,6 +9,14 @@ writer, each writer (loader, deletion) names the samples it touched and calls
 that changed, and applies the exact count differences. So a replaced sequence can never leave a
 stale mutation behind, and re-loading unchanged data changes no row (not even ``updated``).
 
+``SampleFieldCoverage`` (samples with a value, per reference and field) is kept here too, the one
+place that writes it: :func:`refresh_samples` applies the exact differences of the arrays and
+``length`` it rewrites, and every other writer of sample rows or property values wraps its
+statements in :func:`tracked_coverage` (coverage of the locked samples before and after, the
+difference added). :func:`rebuild_coverage` recomputes it from scratch (bulk loads, repairs,
+the migration that introduced it). Writes that bypass the services (admin edits, raw SQL) must
+call it afterwards, as they must fix ``MutationCount``.
+
 All functions take a raw cursor inside the caller's transaction; samples are locked in id order
 (``FOR UPDATE``) so concurrent chunk loads touching the same sample serialise instead of
 overwriting each other's union, and counts are upserted in key order to avoid deadlocks.
@@ -16,11 +25,21 @@ overwriting each other's union, and counts are upserted in key order to avoid de
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from analyses.models import Alignment, MutationCount, Replicon, UnknownRange
-from ena_like.models import Sample, SampleSequence, Sequence
+from ena_like.filters.compiler import FIXED_COLUMNS
+from ena_like.filters.values import TEXT
+from ena_like.models import (
+    Property,
+    Sample,
+    SampleFieldCoverage,
+    SampleProperty,
+    SampleSequence,
+    Sequence,
+)
 
 SAMPLE = Sample._meta.db_table
 RECORD = SampleSequence._meta.db_table
@@ -29,6 +48,13 @@ ALIGNMENT = Alignment._meta.db_table
 UNKNOWN = UnknownRange._meta.db_table
 REPLICON = Replicon._meta.db_table
 COUNT = MutationCount._meta.db_table
+COVERAGE = SampleFieldCoverage._meta.db_table
+SAMPLE_PROPERTY = SampleProperty._meta.db_table
+PROPERTY = Property._meta.db_table
+TOTAL = SampleFieldCoverage.TOTAL
+GENOMIC, PROTEOMIC = "genomic_profiles", "proteomic_profiles"
+#: sample columns whose coverage is kept (the fields of ``plot_metadata_coverage``)
+COVERAGE_COLUMNS = ("name", *Sample.FIXED_FIELDS, "length")
 
 #: count key: (reference id, level ``nt``/``aa``, mutation id)
 CountKey = tuple[int, str, int]
@@ -92,12 +118,19 @@ def refresh_samples(
             aa[sample_id].update(aa_ids)
         length[sample_id] = (length[sample_id] or 0) + seq_length
     deltas: Counter[CountKey] = Counter()
+    coverage: Counter[CoverageKey] = Counter()
     changed: list[tuple[int, list[int], list[int], int | None]] = []
     for sample_id, (reference_id, old_nt, old_aa, old_length) in old.items():
         new_nt, new_aa = sorted(nt[sample_id]), sorted(aa[sample_id])
         if reference_id is not None:
             _diff(deltas, reference_id, "nt", old_nt, new_nt)
             _diff(deltas, reference_id, "aa", old_aa, new_aa)
+        for name, before, after in (
+            (GENOMIC, bool(old_nt), bool(new_nt)),
+            (PROTEOMIC, bool(old_aa), bool(new_aa)),
+            ("length", old_length is not None, length[sample_id] is not None),
+        ):
+            coverage[(reference_id, name)] += int(after) - int(before)
         if new_nt != list(old_nt) or new_aa != list(old_aa) or length[sample_id] != old_length:
             changed.append((sample_id, new_nt, new_aa, length[sample_id]))
     if changed:
@@ -117,6 +150,8 @@ def refresh_samples(
             [import_run_id],
         )
         stats.samples_changed = len(changed)
+    # lock order of every writer: samples (id order), coverage rows, count rows (key order)
+    apply_coverage_deltas(cursor, coverage)
     stats.counts_changed = apply_count_deltas(cursor, deltas)
     return stats
 
@@ -198,6 +233,109 @@ def collect_orphan_sequences(cursor, sequence_ids: Iterable[int] | None = None) 
     cursor.execute(f"DELETE FROM {ALIGNMENT} WHERE sequence_id = ANY(%s)", [orphans])
     cursor.execute(f"DELETE FROM {SEQUENCE} WHERE id = ANY(%s)", [orphans])
     return len(orphans)
+
+
+# --- field coverage ---------------------------------------------------------------------------
+#: coverage key: (reference id or None, field)
+CoverageKey = tuple[int | None, str]
+
+
+def _has_value_sql(column: str) -> str:
+    """The SQL of "has a value" (as ``ena_like.queries`` counts it: text also non-empty)."""
+    if FIXED_COLUMNS.get(column) == TEXT:
+        return f"s.{column} IS NOT NULL AND s.{column} <> ''"
+    return f"s.{column} IS NOT NULL"
+
+
+def _coverage_sql(where: str) -> tuple[str, str]:
+    counts = ", ".join(
+        [
+            "count(*)",
+            *(f"count(*) FILTER (WHERE {_has_value_sql(c)})" for c in COVERAGE_COLUMNS),
+            "count(*) FILTER (WHERE s.nt_mutation_ids <> '{}')",
+            "count(*) FILTER (WHERE s.aa_mutation_ids <> '{}')",
+        ]
+    )
+    samples = f"SELECT s.reference_id, {counts} FROM {SAMPLE} s WHERE {where} GROUP BY 1"
+    props = (
+        f"SELECT s.reference_id, p.name, count(*) FROM {SAMPLE_PROPERTY} sp "
+        f"JOIN {SAMPLE} s ON s.id = sp.sample_id JOIN {PROPERTY} p ON p.id = sp.property_id "
+        f"WHERE {where} GROUP BY 1, 2"
+    )
+    return samples, props
+
+
+def _coverage(cursor, where: str, params: list[object]) -> Counter[CoverageKey]:
+    result: Counter[CoverageKey] = Counter()
+    samples_sql, props_sql = _coverage_sql(where)
+    names = (TOTAL, *COVERAGE_COLUMNS, GENOMIC, PROTEOMIC)
+    cursor.execute(samples_sql, params)
+    for reference_id, *counts in cursor.fetchall():
+        for name, n in zip(names, counts, strict=True):
+            if n:
+                result[(reference_id, name)] += n
+    cursor.execute(props_sql, params)
+    for reference_id, name, n in cursor.fetchall():
+        result[(reference_id, name)] += n
+    return result
+
+
+def coverage_of(cursor, sample_ids: Collection[int]) -> Counter[CoverageKey]:
+    """What the given samples contribute to ``SampleFieldCoverage`` as stored now."""
+    if not sample_ids:
+        return Counter()
+    return _coverage(cursor, "s.id = ANY(%s)", [sorted(sample_ids)])
+
+
+@contextmanager
+def tracked_coverage(
+    cursor, sample_ids: Collection[int], created: Collection[int] = ()
+) -> Iterator[None]:
+    """Keep ``SampleFieldCoverage`` exact across the statements of the ``with`` block.
+
+    :param sample_ids: every sample the block may change or delete, locked by the caller (so no
+        other transaction changes them until commit).
+    :param created: those of ``sample_ids`` this transaction inserted before the block (not
+        yet counted: their whole contribution is new).
+
+    Arrays and ``length`` written by :func:`refresh_samples` are counted there; do not call it
+    inside the block.
+    """
+    created = set(created)
+    before = coverage_of(cursor, [i for i in sample_ids if i not in created])
+    yield
+    after = coverage_of(cursor, sample_ids)
+    after.subtract(before)
+    apply_coverage_deltas(cursor, after)
+
+
+def apply_coverage_deltas(cursor, deltas: Counter[CoverageKey]) -> int:
+    """Add ``deltas`` to ``SampleFieldCoverage`` (creating rows), dropping rows that reach 0.
+
+    :returns: number of coverage rows changed.
+    """
+    items = sorted(
+        (item for item in deltas.items() if item[1]),
+        key=lambda item: (item[0][0] is None, item[0][0] or 0, item[0][1]),
+    )
+    if not items:
+        return 0
+    cursor.execute(
+        f"""
+        INSERT INTO {COVERAGE} AS c (reference_id, field, samples)
+        SELECT * FROM unnest(%s::bigint[], %s::text[], %s::int[])
+        ON CONFLICT (reference_id, field) DO UPDATE SET samples = c.samples + EXCLUDED.samples
+        """,
+        [[k[0] for k, _ in items], [k[1] for k, _ in items], [d for _, d in items]],
+    )
+    cursor.execute(f"DELETE FROM {COVERAGE} WHERE samples <= 0")
+    return len(items)
+
+
+def rebuild_coverage(cursor) -> None:
+    """Recompute ``SampleFieldCoverage`` from every sample (bulk loads, repairs, fixtures)."""
+    cursor.execute(f"DELETE FROM {COVERAGE}")
+    apply_coverage_deltas(cursor, _coverage(cursor, "TRUE", []))
 
 
 def _diff(

@@ -24,6 +24,7 @@ from emgsonar.errors import ConflictError
 from ena_like.metadata import FIXED_COLUMNS, MetadataTable
 from ena_like.models import Property, Sample, SampleProperty
 from ena_like.services.properties import ensure_properties
+from ena_like.services.sample_index import tracked_coverage
 
 SAMPLE = Sample._meta.db_table
 SAMPLE_PROPERTY = SampleProperty._meta.db_table
@@ -88,8 +89,14 @@ def apply_metadata(
         if create_missing:
             created = _create_missing(cursor, fixed_used, reference_id, import_run_id)
             stats.samples_created = len(created)
-        touched = _update_fixed(cursor, fixed_used, reference_id, import_run_id)
-        written, prop_touched = _upsert_properties(cursor, table, props)
+        cursor.execute(
+            f"SELECT s.id FROM {SAMPLE} s JOIN tmp_meta t ON t.name = s.name "
+            "ORDER BY s.id FOR UPDATE OF s"
+        )
+        locked = [row[0] for row in cursor.fetchall()]
+        with tracked_coverage(cursor, locked, created):
+            touched = _update_fixed(cursor, fixed_used, reference_id, import_run_id)
+            written, prop_touched = _upsert_properties(cursor, table, props)
         stats.property_values_written = written
         late = prop_touched - touched
         if late:

@@ -20,6 +20,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.db import connection
 from psycopg.types.range import Range
 
 from analyses.models import (
@@ -35,6 +36,7 @@ from analyses.models import (
 from analyses.services.lineages import import_lineages
 from analyses.services.references import import_reference
 from ena_like.models import Property, Sample, SampleProperty, SampleSequence, Sequence
+from ena_like.services.sample_index import rebuild_coverage
 
 NT = {
     # label: (start, end, ref, alt, effects [(cds or None, term, impact)])
@@ -172,4 +174,6 @@ def build(shared_data: Path) -> Synthetic:
                 MutationCount.objects.create(
                     reference=reference, level=level, mutation_id=mutation_id, samples=n
                 )
+    with connection.cursor() as cursor:  # built by hand like MutationCount above
+        rebuild_coverage(cursor)
     return Synthetic(reference, nt, aa, samples)

@@ -89,3 +89,12 @@ def test_genes_with_cds_and_segments(client: Client, references, django_assert_n
     detail = client.get(f"/api/genes/{spike['id']}/").json()
     assert detail == spike
     assert client.get("/api/genes/0/").status_code == 404
+
+
+def test_pagination_out_of_range_is_a_client_error(client: Client, references) -> None:
+    """Found by schemathesis: a huge offset or page overflowed Postgres' bigint (a 500)."""
+    for query in ("offset=36893488147419103232", "page=832891797049629168631808&limit=15"):
+        response = client.get(f"/api/references/?{query}")
+        assert response.status_code == 422, query
+        assert "detail" in response.json()
+    assert client.get("/api/references/?offset=1000000000").json()["results"] == []

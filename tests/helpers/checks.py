@@ -8,7 +8,7 @@ from typing import Any
 from django.db import connection
 
 from analyses.models import Alignment, MutationCount
-from ena_like.models import Sample, SampleSequence
+from ena_like.models import Sample, SampleFieldCoverage, SampleProperty, SampleSequence
 
 
 def index_problems(reference_id: int) -> list[str]:
@@ -49,7 +49,37 @@ def index_problems(reference_id: int) -> list[str]:
     if stored != dict(counts):
         diff = {k for k in set(stored) | set(counts) if stored.get(k) != counts.get(k)}
         problems.append(f"MutationCount differs for {len(diff)} mutation(s): {sorted(diff)[:5]}")
+    problems.extend(coverage_problems())
     return problems
+
+
+def coverage_problems() -> list[str]:
+    """Where ``SampleFieldCoverage`` differs from a recount, field by field, done the slow,
+    obvious way in Python (every sample, every property row) — not with the service's SQL."""
+    fixed = ("name", *Sample.FIXED_FIELDS, "length")
+    expected: Counter[tuple[int | None, str]] = Counter()
+    for sample in Sample.objects.all():
+        ref = sample.reference_id
+        expected[(ref, "*")] += 1
+        for name in fixed:
+            if getattr(sample, name) not in (None, ""):
+                expected[(ref, name)] += 1
+        expected[(ref, "genomic_profiles")] += bool(sample.nt_mutation_ids)
+        expected[(ref, "proteomic_profiles")] += bool(sample.aa_mutation_ids)
+    for ref, name in SampleProperty.objects.values_list("sample__reference_id", "property__name"):
+        expected[(ref, name)] += 1
+    wanted = {k: n for k, n in expected.items() if n}
+    stored = {
+        (ref, name): n
+        for ref, name, n in SampleFieldCoverage.objects.values_list(
+            "reference_id", "field", "samples"
+        )
+    }
+    return [
+        f"SampleFieldCoverage {key}: stored {stored.get(key)}, counted {wanted.get(key)}"
+        for key in sorted(set(stored) | set(wanted), key=lambda k: (k[0] or 0, k[1]))
+        if stored.get(key) != wanted.get(key)
+    ]
 
 
 _TABLES = {
@@ -60,6 +90,7 @@ _TABLES = {
     "alignment": ("analyses_alignment", "created"),
     "unknown_range": ("analyses_unknownrange", None),
     "mutation_count": ("analyses_mutationcount", "updated"),
+    "field_coverage": ("ena_like_samplefieldcoverage", None),
     "nt_mutation": ("analyses_nucleotidemutation", None),
     "aa_mutation": ("analyses_aminoacidmutation", None),
     "effect": ("analyses_mutationeffect", None),
@@ -90,4 +121,9 @@ def snapshot() -> dict[str, Any]:
             "':' || samples::text)), 0) FROM analyses_mutationcount"
         )
         result["count_content"] = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT coalesce(sum(hashtext(coalesce(reference_id::text, '-') || field || ':' || "
+            "samples::text)), 0) FROM ena_like_samplefieldcoverage"
+        )
+        result["coverage_content"] = cursor.fetchone()[0]
     return result
