@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from django.db import DataError
 from django.http import HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -56,3 +58,16 @@ def register_exception_handlers(api: NinjaAPI) -> None:
     def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
         body = {"detail": str(exc), "code": f"http_{exc.status_code}"}
         return api.create_response(request, body, status=exc.status_code)
+
+    @api.exception_handler(DataError)
+    def _data_error(request: HttpRequest, exc: DataError) -> HttpResponse:
+        # Postgres' class 22 "data exception" (NUL byte in text, value out of range, bad date
+        # literal): a value the client sent that no column can hold, not a server fault
+        problem = str(exc).splitlines()[0] if str(exc) else "a value cannot be stored"
+        body = {"detail": f"Invalid value in the request: {problem}.", "code": "invalid_value"}
+        return api.create_response(request, body, status=400)
+
+    @api.exception_handler(MultiPartParserError)
+    def _multipart_error(request: HttpRequest, exc: MultiPartParserError) -> HttpResponse:
+        body = {"detail": f"Malformed multipart body: {exc}.", "code": "malformed_body"}
+        return api.create_response(request, body, status=400)

@@ -303,3 +303,22 @@ def test_bad_parameters_are_422(client, synthetic):
     )
     missing = client.get("/api/samples/plot_custom_xy/", {"reference": REF, "x_property": "lab"})
     assert missing.status_code == 422 and "y_property" in missing.json()["detail"]
+
+
+def test_values_postgres_cannot_hold_are_400_not_500(client, synthetic, writer_token):
+    """Found by schemathesis: NUL bytes in names reached Postgres and became a 500."""
+    bulk = post(client, "/api/samples/get_bulk_sequence_data/", {"sequence_data": ["a\x00b"]})
+    assert bulk.status_code == 400
+    assert bulk.json()["code"] == "invalid_value"
+    assert "NUL" in bulk.json()["detail"]
+    before = Sample.objects.count()
+    delete = post(
+        client,
+        "/api/samples/delete_sample_data/",
+        {"reference_accession": REF, "sample_list": ["x\x00"]},
+        writer_token,
+    )
+    assert delete.status_code == 400
+    assert Sample.objects.count() == before
+    named = client.get("/api/samples/", {"name": "a\x00"})
+    assert named.status_code == 400
