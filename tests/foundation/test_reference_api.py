@@ -98,3 +98,11 @@ def test_pagination_out_of_range_is_a_client_error(client: Client, references) -
         assert response.status_code == 422, query
         assert "detail" in response.json()
     assert client.get("/api/references/?offset=1000000000").json()["results"] == []
+
+
+def test_unmatched_api_paths_answer_json_404(client: Client, db) -> None:
+    """Found by schemathesis: a non-numeric id gave Django's HTML 404 page."""
+    response = client.get("/api/genes/null,null/")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found: /api/genes/null,null/.", "code": "not_found"}
+    assert client.get("/not-the-api/").status_code == 404
