@@ -19,6 +19,7 @@ named like an expanded header selects that one. Cells of profile columns join la
 
 import csv
 import io
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from itertools import groupby
@@ -172,6 +173,7 @@ class _Labels:
         self.batches = 0
         self.complete = False
         self.rank: dict[int, int] = {}
+        self.rank_of = self.rank.__getitem__
         self.labels: list[str] = []
         self.columns: list[int] = []
 
@@ -196,6 +198,15 @@ class _Labels:
             self.rank = {mid: r for r, mid in enumerate(order)}
             self.labels = [self.keys[mid][-1] for mid in order]
             self.columns = [self.keys[mid][0] for mid in order]
+            self.rank_of = self.rank.__getitem__
+            top = max(order, default=0)
+            if top < 4 * len(order) + 4096:
+                # ids are dense: a list indexed by id looks ranks up ~30 % faster than the
+                # dict (every id of the batch has a rank, so the zero filler is never read)
+                by_id = [0] * (top + 1)
+                for mid, r in self.rank.items():
+                    by_id[mid] = r
+                self.rank_of = by_id.__getitem__
 
     def _fetch(self, ids) -> None:
         if self.level == "nt":
@@ -223,9 +234,7 @@ class _Labels:
 
     def fill(self, cells: list, ids: list[int]) -> None:
         """Write the joined labels of ``ids`` into their columns of ``cells``."""
-        for col, group in groupby(
-            sorted(map(self.rank.__getitem__, ids)), self.columns.__getitem__
-        ):
+        for col, group in groupby(sorted(map(self.rank_of, ids)), self.columns.__getitem__):
             if col >= 0:
                 cells[col] = ", ".join(map(self.labels.__getitem__, group))
 
@@ -283,10 +292,32 @@ def _fast_lines(
     # than the query here, and psycopg already returns the Python types the cells need
     sql, params = qs.annotate(**annotations).values_list(*values).query.sql_with_params()
     with _whole_result_plans(), connection.chunked_cursor() as cursor:
-        cursor.execute(sql, params)
+        _execute_binary(cursor, sql, params)
         yield from _write_batches(
             cursor, batch_size, plan, len(columns), nt_col, aa_col, nt_labels, aa_labels, copies
         )
+
+
+def _execute_binary(cursor, sql: str, params) -> None:
+    """Run the export query on Django's server-side ``cursor`` with binary results.
+
+    Parsing the text form of the mutation-id arrays cost ~0.2 s per 50k rows; psycopg's binary
+    loaders give the same Python values (lists of int, str, date, Decimal …) faster. Django's
+    cursor wrapper cannot ask for binary results, so the psycopg cursor is called directly,
+    inside Django's error translation and recorded in ``connection.queries`` as usual.
+    """
+    start = time.monotonic()
+    try:
+        with connection.wrap_database_errors:
+            cursor.cursor.execute(sql, params, binary=True)
+    finally:
+        if connection.queries_logged:
+            connection.queries_log.append(
+                {
+                    "sql": connection.ops.last_executed_query(cursor.cursor, sql, params),
+                    "time": f"{time.monotonic() - start:.3f}",
+                }
+            )
 
 
 @contextmanager
@@ -321,6 +352,7 @@ def _write_batches(
 ) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";")
+    separators = width - 1
     while batch := cursor.fetchmany(batch_size):
         if nt_col >= 0:
             nt_labels.load(batch, nt_col)
@@ -347,9 +379,22 @@ def _write_batches(
                 aa_labels.fill(cells, row[aa_col])
             for first, again in copies:
                 cells[again] = cells[first]
-            lines.append(cells)
-        writer.writerows(lines)
-        yield _take(buffer)
+            # the csv module scans every character of the (large) profile cells; a line needs
+            # none of its quoting unless a cell holds ';', '"' or a line break (or the line is
+            # one empty cell), so join directly and let the writer handle only those lines
+            line = ";".join(map(str, cells))
+            if (
+                line.count(";") != separators
+                or '"' in line
+                or "\n" in line
+                or "\r" in line
+                or not line
+            ):
+                writer.writerow(cells)
+                lines.append(_take(buffer))
+            else:
+                lines.append(line + "\r\n")
+        yield "".join(lines)
 
 
 def _take(buffer: io.StringIO) -> str:

@@ -641,14 +641,17 @@ def grouped_lineages_per_week(qs: QuerySet[Sample], reference: Reference | None)
     totals: dict[int, int] = defaultdict(int)
     for wk, _group, n in rows:
         totals[wk] += n
+    # a few hundred weeks for tens of thousands of rows: name each week once
+    weeks = {wk: _week(_EPOCH + dt.timedelta(days=7 * wk)) for wk in totals}
+    rows.sort()
     return [
         {
-            "week": _week(_EPOCH + dt.timedelta(days=7 * wk)),
+            "week": weeks[wk],
             "lineage_group": group,
             "count": n,
             "percentage": round(n / totals[wk] * 100, 2),
         }
-        for wk, group, n in sorted(rows)
+        for wk, group, n in rows
     ]
 
 

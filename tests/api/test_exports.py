@@ -80,6 +80,32 @@ def test_csv_columns(client, synthetic: Synthetic):
     assert text[1] == "S1;S:del:69-70, S:D614G"
 
 
+def test_csv_quotes_cells_that_need_it(client, synthetic: Synthetic):
+    """Lines are joined directly unless a cell holds the delimiter, a quote or a line break;
+    those lines (and only those) come out exactly as the csv module writes them."""
+    Sample.objects.filter(name="S2").update(lab='Lab; "North"\nsite')
+    Sample.objects.filter(name="S3").update(lab="")
+    response = client.get(
+        "/api/samples/genomes/",
+        {
+            "reference": REF,
+            "csv_stream": "true",
+            "columns": "name,lab,genomic_profiles",
+            "ordering": "name",
+        },
+    )
+    text = b"".join(response.streaming_content).decode()
+    expected = io.StringIO()
+    writer = csv.writer(expected, delimiter=";")
+    for row in csv.reader(io.StringIO(text), delimiter=";"):
+        writer.writerow(row)
+    assert text == expected.getvalue()
+    rows = list(csv.reader(io.StringIO(text), delimiter=";"))
+    assert rows[2][:2] == ["S2", 'Lab; "North"\nsite']
+    assert rows[3][:2] == ["S3", ""]
+    assert '"Lab; ""North""\nsite"' in text
+
+
 def _bulk_samples(synthetic: Synthetic, n: int) -> None:
     """``n`` more samples with three mutations each, written with COPY."""
     ids = sorted(synthetic.nt.values())[:3]
