@@ -24,8 +24,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from analyses.calling.compression import open_text
 from emgsonar.errors import InputFormatError
-from ena_like.download import open_text
 
 
 @dataclass(frozen=True)

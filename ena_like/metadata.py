@@ -39,14 +39,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, TextIO
 
-from emgsonar.errors import EmgsonarError, InputFormatError
-from ena_like.download import (
+from analyses.calling.compression import (
     Compression,
     detect_compression,
     list_zip_members,
     open_member,
     open_text,
 )
+from emgsonar.errors import EmgsonarError, InputFormatError
 
 #: property data types (the values of ``Property.DataType``)
 DATATYPES = ("integer", "float", "date", "text", "varchar", "zip", "bool")

@@ -26,7 +26,7 @@ from Bio.SeqFeature import SeqFeature
 from Bio.SeqRecord import SeqRecord
 
 from analyses.calling.codons import codon_table, reverse_complement, start_codons, translate
-from analyses.calling.seqio import open_text
+from analyses.calling.compression import open_text
 from emgsonar.errors import EmgsonarError, InputFormatError, ReferenceDataError
 
 logger = logging.getLogger(__name__)

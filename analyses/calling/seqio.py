@@ -7,23 +7,16 @@ rename files), one record at a time so a million genomes never sit in memory.
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import hashlib
-import io
 import logging
-import lzma
 import re
-import zipfile
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal
+from typing import Literal
 
-import zstandard
-
-from emgsonar.errors import EmgsonarError, InputFormatError
+from analyses.calling.compression import open_text
+from emgsonar.errors import InputFormatError
 
 logger = logging.getLogger(__name__)
 
@@ -33,14 +26,6 @@ BadRecordPolicy = Literal["error_first", "error_all", "warn", "silent"]
 _IUPAC = frozenset("ACGTRYSWKMBDHVN")
 _CLEAN = str.maketrans("", "", " \t\r\n-")
 _MOLECULE = re.compile(r"\[molecule=([^\]\s]+)\]")
-
-_MAGIC: list[tuple[bytes, str]] = [
-    (b"\x1f\x8b", "gz"),
-    (b"\xfd7zXZ\x00", "xz"),
-    (b"\x28\xb5\x2f\xfd", "zst"),
-    (b"PK\x03\x04", "zip"),
-    (b"BZh", "bz2"),
-]
 
 
 @dataclass(frozen=True)
@@ -81,66 +66,6 @@ def seqhash(sequence: str) -> str:
     return hashlib.sha256(sequence.encode("ascii")).hexdigest()
 
 
-def detect_compression(path: Path) -> str:
-    """Return ``plain``, ``gz``, ``xz``, ``zst``, ``zip`` or ``bz2`` from the file's magic bytes.
-
-    :raises InputFormatError: the file cannot be read.
-    """
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(8)
-    except OSError as exc:
-        raise InputFormatError(f"cannot read file: {exc.strerror or exc}", path=path)
-    for magic, kind in _MAGIC:
-        if head.startswith(magic):
-            return kind
-    return "plain"
-
-
-def open_text(path: Path) -> IO[str]:
-    """Open a possibly compressed text file for reading (ASCII/UTF-8).
-
-    A zip archive must hold exactly one FASTA-like member besides metadata files; the first
-    member whose name does not end in ``.tsv``/``.csv``/``.txt`` is read.
-
-    :raises InputFormatError: unreadable file, empty zip archive.
-    """
-    path = Path(path)
-    kind = detect_compression(path)
-    if kind == "plain":
-        return path.open("r", encoding="utf-8", errors="replace", newline=None)
-    if kind == "gz":
-        binary: IO[bytes] = gzip.open(path, "rb")
-    elif kind == "xz":
-        binary = lzma.open(path, "rb")
-    elif kind == "bz2":
-        binary = bz2.open(path, "rb")
-    elif kind == "zst":
-        binary = zstandard.ZstdDecompressor().stream_reader(path.open("rb"), closefd=True)
-    else:
-        try:
-            archive = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise InputFormatError(f"broken zip archive ({exc})", path=path)
-        names = [
-            info.filename
-            for info in archive.infolist()
-            if not info.is_dir() and not info.filename.lower().endswith((".tsv", ".csv", ".txt"))
-        ]
-        if not names:
-            raise InputFormatError("zip archive holds no sequence file", path=path)
-        binary = archive.open(names[0])
-    return io.TextIOWrapper(binary, encoding="utf-8", errors="replace", newline=None)
-
-
-def _decompression_error(path: Path, exc: BaseException) -> InputFormatError:
-    return InputFormatError(
-        f"compressed file is truncated or corrupt ({exc.__class__.__name__}: {exc})",
-        path=path,
-        hint="Download or copy the file again",
-    )
-
-
 def iter_raw_fasta(path: Path) -> Iterator[RawFastaRecord]:
     """Yield FASTA records as read, one at a time.
 
@@ -152,32 +77,26 @@ def iter_raw_fasta(path: Path) -> Iterator[RawFastaRecord]:
     header_line = 0
     chunks: list[str] = []
     seen_any = False
-    try:
-        with open_text(path) as handle:
-            for lineno, line in enumerate(handle, start=1):
-                if line.startswith(">"):
-                    if header is not None:
-                        yield _raw(header, chunks, header_line)
-                    header, header_line, chunks = line[1:].strip(), lineno, []
-                    seen_any = True
-                elif header is None:
-                    if line.strip():
-                        raise InputFormatError(
-                            "not a FASTA file: text before the first '>' header",
-                            path=path,
-                            position=lineno,
-                            hint="Give a FASTA file (records starting with '>')",
-                        )
-                else:
-                    chunks.append(line)
-            if header is not None:
-                yield _raw(header, chunks, header_line)
-    except EmgsonarError:
-        raise
-    except (EOFError, lzma.LZMAError, zlib.error, OSError, zstandard.ZstdError) as exc:
-        raise _decompression_error(path, exc)
-    except zipfile.BadZipFile as exc:
-        raise _decompression_error(path, exc)
+    # open_text raises InputFormatError naming the file where an archive is cut or corrupt
+    with open_text(path) as handle:
+        for lineno, line in enumerate(handle, start=1):
+            if line.startswith(">"):
+                if header is not None:
+                    yield _raw(header, chunks, header_line)
+                header, header_line, chunks = line[1:].strip(), lineno, []
+                seen_any = True
+            elif header is None:
+                if line.strip():
+                    raise InputFormatError(
+                        "not a FASTA file: text before the first '>' header",
+                        path=path,
+                        position=lineno,
+                        hint="Give a FASTA file (records starting with '>')",
+                    )
+            else:
+                chunks.append(line)
+        if header is not None:
+            yield _raw(header, chunks, header_line)
     if not seen_any:
         raise InputFormatError(
             "not a FASTA file: no '>' header found", path=path, hint="Give a FASTA file"

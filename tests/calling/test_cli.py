@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from analyses.calling.__main__ import COLUMNS, main
-from tests.calling.conftest import SC2_NEXTCLADE
+from tests.calling.conftest import DATA, SC2_NEXTCLADE
 
 
 def _fasta(tmp_path: Path, sc2_seq: str) -> Path:
@@ -61,15 +61,15 @@ def test_cli_not_genbank(tmp_path: Path) -> None:
 
 def test_cli_broken_fasta(tmp_path: Path) -> None:
     broken = tmp_path / "in.fasta.gz"
-    source = Path("/work/shared/data/sars-cov-2/SARS-CoV-2_6.fasta.gz").read_bytes()
+    source = (DATA / "sars-cov-2" / "SARS-CoV-2_6.fasta.gz").read_bytes()
     broken.write_bytes(source[: len(source) // 2])
     proc = _run("--genbank", str(SC2_NEXTCLADE), "--fasta", str(broken))
     assert proc.returncode == 2
     # output is streamed: rows before the damage are written, then the run stops
     assert proc.stdout.startswith("name\treplicon\t")
     assert proc.stderr == (
-        f"ERROR: {broken}: compressed file is truncated or corrupt (EOFError: Compressed file "
-        "ended before the end-of-stream marker was reached). Download or copy the file again.\n"
+        f"ERROR: {broken}: gzip archive is truncated or corrupt (Compressed file ended before "
+        "the end-of-stream marker was reached). Download or copy the file again.\n"
     )
     text = tmp_path / "notes.txt"
     text.write_text("hello\n")

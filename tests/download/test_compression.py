@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from emgsonar.errors import InputFormatError, NotFoundError
-from ena_like.download import (
+from analyses.calling.compression import (
     Compression,
     detect_compression,
     list_zip_members,
     open_member,
     open_text,
 )
+from emgsonar.errors import InputFormatError, NotFoundError
 
 
 def headers(text: str) -> list[str]:

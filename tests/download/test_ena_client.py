@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from analyses.calling.compression import open_text
 from emgsonar.errors import InputFormatError
-from ena_like.download import DownloadError, fetch, open_text
+from ena_like.download import DownloadError, fetch
 from ena_like.ena_client import (
     EnaClient,
     MissingAccessionsError,

@@ -71,7 +71,7 @@ def test_truncated_archive_loads_nothing(
     broken.write_bytes(data[: len(data) // 2])
     before = snapshot()
     work = tmp_path / "work"
-    with pytest.raises(InputFormatError, match="compressed file is truncated or corrupt"):
+    with pytest.raises(InputFormatError, match="xz archive is truncated or corrupt"):
         split_fasta(broken, work, 5, sars_cov_2_reference)
     assert list(work.iterdir()) == []  # no chunk, no manifest, no staging left
     with pytest.raises(InputFormatError, match="not a FASTA file"):
