@@ -28,13 +28,14 @@ and is refused rather than mis-read. Framework-free: no Django, no Prefect.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from analyses.calling.reference import CdsSpec, GeneSpec, ReferenceSpec, RepliconSpec, Segment
 from analyses.calling.types import (
@@ -148,25 +149,40 @@ def _decode_named(cls: type, data: dict[str, Any]) -> Any:
 # --- atomic writing --------------------------------------------------------------------------
 
 
-def write_atomic(path: Path, lines: Iterable[str]) -> None:
-    """Write text lines to ``path`` through a temporary file and ``os.replace``.
+@contextlib.contextmanager
+def atomic_file(path: Path, mode: str = "w") -> Iterator[IO]:
+    """Open a temporary file beside ``path`` that replaces ``path`` only when complete.
 
-    :param lines: each written as is followed by a newline.
+    Same directory, hence same file system: flushed to disk, then renamed over ``path``, so a
+    reader (another node of the cluster, a re-run) sees the whole file or none of it, even when
+    the writer is killed mid-write. On an error the temporary file is removed.
+
+    :param mode: ``"w"`` (UTF-8 text, ``\n`` line ends) or ``"wb"``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            for line in lines:
-                handle.write(line)
-                handle.write("\n")
+        text = {"encoding": "utf-8", "newline": "\n"} if "b" not in mode else {}
+        with os.fdopen(fd, mode, **text) as handle:
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: Path, lines: Iterable[str]) -> None:
+    """Write text lines to ``path`` atomically (:func:`atomic_file`), streaming them.
+
+    :param lines: each written as is followed by a newline.
+    """
+    with atomic_file(path) as handle:
+        for line in lines:
+            handle.write(line)
+            handle.write("\n")
 
 
 def _dumps(value: Any) -> str:

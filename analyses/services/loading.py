@@ -26,8 +26,8 @@ alt)`` (0-based half-open, as stored).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
-import importlib.metadata
 import json
 import logging
 import os
@@ -57,6 +57,7 @@ from analyses.models import (
 )
 from analyses.results_io import read_results, write_atomic
 from emgsonar.errors import ConflictError, InputFormatError, NotFoundError
+from emgsonar.versions import tool_versions
 from ena_like.services.sample_index import (
     ALIGNMENT,
     RECORD,
@@ -712,17 +713,10 @@ class LoadStats:
                 setattr(self, name, getattr(self, name) + value)
 
 
-_ALIGNER: str | None = None
-
-
-def _aligner_name() -> str:
-    global _ALIGNER
-    if _ALIGNER is None:
-        try:
-            _ALIGNER = f"minimap2/mappy {importlib.metadata.version('mappy')}"
-        except importlib.metadata.PackageNotFoundError:
-            _ALIGNER = "minimap2/mappy"
-    return _ALIGNER
+@functools.cache
+def _aligner_version() -> str:
+    """minimap2 as bundled by mappy, from the versions every import run records."""
+    return f"minimap2/mappy {tool_versions()['mappy']}"
 
 
 def _reserve_ids(cursor, table: str, count: int) -> list[int]:
@@ -867,7 +861,7 @@ def _load_alignments(
         return
     ids = _reserve_ids(cursor, ALIGNMENT, len(todo))
     now = _now(cursor)
-    aligner = _aligner_name()
+    aligner = _aligner_version()
     unknown_rows: list[tuple[int, str, int | None, str]] = []
     try:
         with cursor.copy(
@@ -914,7 +908,8 @@ def _load_alignments(
                         _array(sorted(set(nt_ids))),
                         _array(sorted(set(aa_ids))),
                         json.dumps(aa_parents, separators=(",", ":")),
-                        aligner,
+                        # which preset aligned it: the sensitive fallback marks divergent records
+                        f"{aligner} {result.aligner_preset}",
                         import_run_id,
                         now,
                     )

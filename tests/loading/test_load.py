@@ -12,6 +12,7 @@ from analyses.calling.seqio import read_fasta
 from analyses.models import Alignment, MutationCount, NucleotideMutation, UnknownRange
 from analyses.services.loading import plan_import, split_fasta
 from emgsonar.errors import ConflictError, EmgsonarError
+from emgsonar.versions import tool_versions
 from ena_like.models import Property, Sample, SampleProperty, SampleSequence, Sequence
 from ena_like.services.properties import add_property
 from tests.helpers.checks import index_problems, snapshot
@@ -204,6 +205,15 @@ def test_influenza_segments_grouped(influenza_h1n1_reference: int, shared_data: 
         .distinct()
         .count()
         == 8
+    )
+    # the alignment records which preset made it: the fallback for this divergent strain only
+    assert set(
+        Alignment.objects.filter(sequence__records__sample=pr8).values_list("aligner", flat=True)
+    ) == {f"minimap2/mappy {tool_versions()['mappy']} map-ont"}
+    assert (
+        not Alignment.objects.exclude(sequence__records__sample=pr8)
+        .exclude(aligner__endswith=" asm5")
+        .exists()
     )
     patent = Sample.objects.get(name="EP2483428")
     records = SampleSequence.objects.filter(sample=patent)

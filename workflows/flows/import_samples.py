@@ -19,7 +19,6 @@ import workflows.prefect_utils.django_setup  # noqa: F401
 import dataclasses
 import functools
 import hashlib
-import importlib.metadata
 import logging
 import time
 from pathlib import Path
@@ -48,6 +47,7 @@ from analyses.services.loading import (
 from emgsonar.config import Executor
 from emgsonar.errors import NotFoundError
 from emgsonar.models import ImportRun
+from emgsonar.versions import tool_versions
 from ena_like.metadata import read_metadata, validate_mapping
 from ena_like.services.properties import declared_properties
 from ena_like.services.samples import apply_metadata
@@ -308,7 +308,7 @@ def calling_fingerprint() -> str:
     package = Path(analyses.__file__).parent
     files = sorted((package / "calling").rglob("*.py"))
     files += [package / "align_chunk.py", package / "results_io.py"]
-    digest = hashlib.sha256(importlib.metadata.version("mappy").encode())
+    digest = hashlib.sha256(tool_versions()["mappy"].encode())
     for path in files:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())

@@ -29,7 +29,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -41,6 +40,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from analyses.results_io import atomic_file
 from emgsonar.errors import EmgsonarError
 
 if TYPE_CHECKING:
@@ -195,18 +195,9 @@ def write_result_atomically(path: Path, data: bytes | str) -> None:
     :param path: the job's ``result_path``.
     :param data: the result; ``str`` is written as UTF-8.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode() if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, "wb") as handle:
+        handle.write(payload)
 
 
 def tail_file(path: Path, lines: int = 40, max_bytes: int = 64 * 1024) -> str:
