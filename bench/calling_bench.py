@@ -24,7 +24,7 @@ from analyses.calling.engine import call_records  # noqa: E402
 from analyses.calling.reference import read_genbank  # noqa: E402
 from analyses.calling.seqio import read_fasta  # noqa: E402
 
-DATA = Path("/work/shared/data")
+DATA = Path(os.environ.get("EMGSONAR_SHARED_DATA", ROOT.parent / "shared" / "data"))
 REFERENCE = DATA / "sars-cov-2" / "MN908947.nextclade.gb"
 FASTA = DATA / "peers" / "sars-cov-2" / "genbank_open_1000" / "sequences.fasta.xz"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,3 +33,20 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=90):
         yield
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> None:
+    """The one-node Slurm of slurm-dev-environment, started if it is not running (idempotent).
+
+    Tests of the Slurm path submit real jobs; the script installs and starts what is missing.
+    """
+    proc = subprocess.run(
+        ["bash", str(REPO_ROOT / "slurm-dev-environment" / "up.sh")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"slurm-dev-environment/up.sh failed:\n{proc.stdout}\n{proc.stderr}")

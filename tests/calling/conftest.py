@@ -5,14 +5,13 @@ No Django, no database: these tests exercise the framework-free core only.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from analyses.calling.engine import Caller
 from analyses.calling.reference import ReferenceSpec, read_genbank
+from tests.conftest import SHARED_DATA
 
-DATA = Path("/work/shared/data")
+DATA = SHARED_DATA
 SC2_NEXTCLADE = DATA / "sars-cov-2" / "MN908947.nextclade.gb"
 SC2_NCBI = DATA / "sars-cov-2" / "MN908947.3.ncbi.gb"
 MPOX = DATA / "mpox" / "clade-IIb-NC_063383.1.gb"

@@ -9,14 +9,11 @@ commits (bulk COPY, ``select_for_update``) like it does in production.
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -37,20 +34,6 @@ def import_dirs(settings, tmp_path: Path) -> Path:
         }
     )
     return tmp_path
-
-
-@pytest.fixture(scope="session")
-def slurm_up() -> None:
-    """The one-node Slurm of slurm-dev-environment (idempotent; started if not running)."""
-    proc = subprocess.run(
-        ["bash", str(REPO_ROOT / "slurm-dev-environment" / "up.sh")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"slurm-dev-environment/up.sh failed:\n{proc.stdout}\n{proc.stderr}")
 
 
 @pytest.fixture

@@ -240,7 +240,7 @@ def test_bad_input_fails_the_import_run_with_the_reason(
 
 @pytest.mark.slurm
 def test_slurm_executor_gives_the_same_database_as_local(
-    shared_data: Path, import_dirs: Path, slurm_up: None
+    shared_data: Path, import_dirs: Path, slurm_cluster: None
 ) -> None:
     gb = sc2(shared_data, "MN908947.nextclade.gb")
     fasta, tsv = (

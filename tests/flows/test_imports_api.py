@@ -7,7 +7,6 @@ pending, which is exactly what a client sees until a worker picks the run up.
 
 from __future__ import annotations
 
-from pathlib import Path
 from uuid import UUID
 
 import pytest
@@ -18,11 +17,11 @@ from prefect.client.schemas.actions import WorkPoolCreate
 
 from emgsonar.api import api
 from emgsonar.models import ApiToken, ImportRun
+from tests.conftest import REPO_ROOT
 from tests.flows.helpers import flow_run
 
 pytestmark = [pytest.mark.prefect, pytest.mark.django_db(transaction=True)]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 BODY = {
     "reference": "MN908947.3",
     "fasta": "/data/SARS-CoV-2_12.fasta.xz",

@@ -6,16 +6,14 @@ munged, slurmctld and slurmd once per session, so the tests need no manual setup
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import REPO_ROOT
 from workflows.prefect_utils.cluster import ClusterBackend, JobSpec, LocalBackend, SlurmCliBackend
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 #: the job every test runs: the calling engine's contract in miniature. It sleeps (only on the
 #: first attempt, so a resubmission is quick), fails on request, and otherwise writes its result
@@ -37,20 +35,6 @@ if mode == 'noresult':
 in_venv = os.environ.get('VIRTUAL_ENV') == sys.prefix
 write_result_atomically(out, f"{out.stem}\\t{os.environ['EMGSONAR_TEST_TOKEN']}\\t{in_venv}\\n")
 """
-
-
-@pytest.fixture(scope="session")
-def slurm_cluster() -> None:
-    """The one-node cluster of slurm-dev-environment, started if it is not running."""
-    proc = subprocess.run(
-        ["bash", str(REPO_ROOT / "slurm-dev-environment" / "up.sh")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"slurm-dev-environment/up.sh failed:\n{proc.stdout}\n{proc.stderr}")
 
 
 @pytest.fixture
