@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT
-from workflows.prefect_utils.cluster import ClusterBackend, JobSpec, LocalBackend, SlurmCliBackend
+from workflows.cluster.backend import ClusterBackend, JobSpec
+from workflows.cluster.local import LocalBackend
+from workflows.cluster.slurm import SlurmCliBackend
 
 #: the job every test runs: the calling engine's contract in miniature. It sleeps (only on the
 #: first attempt, so a resubmission is quick), fails on request, and otherwise writes its result
@@ -21,7 +23,7 @@ from workflows.prefect_utils.cluster import ClusterBackend, JobSpec, LocalBacken
 JOB_CODE = """
 import os, sys, time
 from pathlib import Path
-from workflows.prefect_utils.cluster import write_result_atomically
+from workflows.cluster.backend import write_result_atomically
 out, sleep, mode = Path(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
 marker = out.with_suffix('.started')
 if not marker.exists():

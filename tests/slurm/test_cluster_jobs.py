@@ -15,16 +15,8 @@ import pytest
 from django.db import connection
 
 from emgsonar.config import Executor
-from workflows.models import ClusterJob
-from workflows.prefect_utils.cluster import (
-    ClusterBackend,
-    JobSpec,
-    JobState,
-    LocalBackend,
-    SlurmCliBackend,
-    write_result_atomically,
-)
-from workflows.prefect_utils.cluster_jobs import (
+from workflows.cluster.backend import ClusterBackend, JobSpec, JobState, write_result_atomically
+from workflows.cluster.jobs import (
     ClusterJobError,
     ResubmitPolicy,
     attach_or_submit,
@@ -32,6 +24,9 @@ from workflows.prefect_utils.cluster_jobs import (
     run_jobs,
     wait_for_jobs,
 )
+from workflows.cluster.local import LocalBackend
+from workflows.cluster.slurm import SlurmCliBackend
+from workflows.models import ClusterJob
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

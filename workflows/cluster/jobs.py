@@ -26,16 +26,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from emgsonar.config import Executor
 from emgsonar.errors import ConflictError, EmgsonarError
-from workflows.models import ClusterJob
-from workflows.prefect_utils.cluster import (
+from workflows.cluster.backend import (
     ClusterBackend,
     ClusterBackendError,
     JobSpec,
     JobState,
     JobStatus,
-    LocalBackend,
-    SlurmCliBackend,
 )
+from workflows.cluster.local import LocalBackend
+from workflows.cluster.slurm import SlurmCliBackend
+from workflows.models import ClusterJob
 
 logger = logging.getLogger(__name__)
 

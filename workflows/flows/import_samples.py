@@ -2,7 +2,7 @@
 
 ``download`` → ``check metadata`` → ``split`` into chunks of sequences not aligned yet →
 ``plan`` (pause for the operator if samples would have their sequences replaced) → ``align``
-(one job per chunk, local processes or Slurm, through :mod:`workflows.prefect_utils.cluster_jobs`)
+(one job per chunk, local processes or Slurm, through :mod:`workflows.cluster.jobs`)
 → per chunk, as soon as its job is done: ``annotate`` (mutations, effects) → ``load`` (one
 transaction) → ``apply metadata`` → summary artifact.
 
@@ -52,6 +52,8 @@ from ena_like.metadata import read_metadata, validate_mapping
 from ena_like.services.properties import declared_properties
 from ena_like.services.samples import apply_metadata
 from workflows import queries, services
+from workflows.cluster.backend import JobSpec
+from workflows.cluster.jobs import attach_or_submit, get_backend, wait_for_jobs
 from workflows.flows.common import HOOKS, download, finish_import_run, start_import_run
 from workflows.flows.params import ImportSamplesParams
 from workflows.prefect_utils.artifacts import (
@@ -60,8 +62,6 @@ from workflows.prefect_utils.artifacts import (
     artifact_key,
     in_prefect_run,
 )
-from workflows.prefect_utils.cluster import JobSpec
-from workflows.prefect_utils.cluster_jobs import attach_or_submit, get_backend, wait_for_jobs
 from workflows.prefect_utils.tasks import django_flow, django_task
 
 logger = logging.getLogger(__name__)
