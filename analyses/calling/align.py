@@ -30,6 +30,11 @@ FALLBACK_PRESET = "map-ont"
 #: a fallback alignment must cover at least this share of the query's non-N bases; less is a
 #: conserved stretch of a related virus (hMPV's L gene on RSV), not the same organism
 FALLBACK_MIN_QUERY_FRACTION = 0.5
+#: an ``asm5`` chain that leaves more non-N query bases than this out, opposite reference
+#: bases, is retried with :data:`FALLBACK_PRESET` (and the better of the two kept): that much
+#: is a divergent strain, too long for the realignment of :mod:`analyses.calling.realign`,
+#: which closes the short stretches (dense mutation clusters, clipped ends) in either case
+SENSITIVE_ABOVE_LEFT_OUT = 500
 #: cs operations; a run of mismatches against query ``n`` (N runs, but also IUPAC codes, which
 #: minimap2 writes as ``n``) is one match group, so long N runs cost one op, not one per base
 _CS = re.compile(r":(\d+)|((?:\*[a-z]n)+)|\*([a-z])([a-z])|([+\-])([a-z]+)")

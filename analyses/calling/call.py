@@ -29,6 +29,8 @@ class NtEvents:
     ins: list[tuple[int, str]] = field(default_factory=list)
     covered: list[tuple[int, int]] = field(default_factory=list)
     gaps: list[tuple[int, int]] = field(default_factory=list)
+    #: inserted stretches with N or other IUPAC codes: unknown sequence, not insertions
+    unknown_ins: list[tuple[int, str]] = field(default_factory=list)
 
 
 def extract_events(alignment: Alignment, reference: str) -> NtEvents:
@@ -74,7 +76,10 @@ def extract_events(alignment: Alignment, reference: str) -> NtEvents:
             elif kind == "I":
                 _add_insertion(events, r - 1, query[q : q + n])
             elif kind == "D":
-                events.dels.append((r, r + n))
+                if "N" in query[max(q - 1, 0) : q + 1]:  # next to unknown bases: no evidence
+                    _add_n_run(n_runs, r, r + n)
+                else:
+                    events.dels.append((r, r + n))
         prev = hit
     if hits:
         first, last = hits[0], hits[-1]
@@ -88,10 +93,24 @@ def extract_events(alignment: Alignment, reference: str) -> NtEvents:
     return events
 
 
+def _add_n_run(n_runs: list[tuple[int, int]], start: int, end: int) -> None:
+    """Extend the last unknown range or start a new one (``n_runs`` stays sorted)."""
+    if n_runs and n_runs[-1][1] >= start:
+        n_runs[-1] = (n_runs[-1][0], max(n_runs[-1][1], end))
+    else:
+        n_runs.append((start, end))
+
+
 def _add_insertion(events: NtEvents, anchor: int, bases: str) -> None:
-    # inserted Ns only say "something of unknown length": no call
-    if bases and bases.strip("N"):
+    """Record an insertion, unless its bases are not all known (calling.md).
+
+    Inserted N or other IUPAC codes are unknown sequence of uncertain length (typically an
+    amplicon dropout padded with more Ns than the reference has there), not an insertion.
+    """
+    if bases and not bases.strip("ACGT"):
         events.ins.append((anchor, bases))
+    elif bases.strip("N"):
+        events.unknown_ins.append((anchor, bases))
 
 
 class _Blocked:

@@ -7,11 +7,13 @@ per-process state is the aligners (built once) and the compiled reference (read-
 
 from __future__ import annotations
 
+import itertools
 import logging
 import multiprocessing
 import os
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
 
 import mappy
 
@@ -19,6 +21,8 @@ from analyses.calling import labels
 from analyses.calling.align import (
     FALLBACK_MIN_QUERY_FRACTION,
     FALLBACK_PRESET,
+    SENSITIVE_ABOVE_LEFT_OUT,
+    Alignment,
     LazyAligners,
     align,
     build_aligners,
@@ -27,6 +31,7 @@ from analyses.calling.call import extract_events, normalise
 from analyses.calling.codons import reverse_complement
 from analyses.calling.compiled import CompiledReference, compile_reference
 from analyses.calling.effects import noncoding_effects
+from analyses.calling.realign import realign_alignment
 from analyses.calling.reference import ReferenceSpec
 from analyses.calling.seqio import FastaRecord
 from analyses.calling.translate import CdsEvents, call_cds
@@ -79,6 +84,13 @@ def call_sequence(
             )
         wanted = match
     alignment = align(record.sequence, aligners, wanted)
+    if (
+        alignment is not None
+        and fallback is not None
+        and _left_out(alignment, len(reference.replicons[alignment.replicon].sequence))
+        > SENSITIVE_ABOVE_LEFT_OUT
+    ):
+        alignment = _more_sensitive(alignment, fallback)
     if alignment is None and fallback is not None:
         alignment = align(record.sequence, fallback, wanted, preset=FALLBACK_PRESET)
         if alignment is not None and alignment.query_fraction < FALLBACK_MIN_QUERY_FRACTION:
@@ -103,6 +115,7 @@ def call_sequence(
     replicon = reference.replicons[alignment.replicon]
     ref = replicon.sequence
     length = len(ref)
+    alignment = realign_alignment(alignment, ref)
     events = extract_events(alignment, ref)
     normalise(events, ref, replicon)
     prefix = alignment.replicon if reference.multi_replicon else None
@@ -228,8 +241,44 @@ def call_sequence(
         nt_mutations=tuple(nt_mutations),
         aa_mutations=tuple(aa_mutations),
         unknown_aa=tuple(unknown_aa),
+        unknown_insertions=tuple(events.unknown_ins),
         aligner_preset=alignment.preset,
     )
+
+
+
+def _left_out(alignment: Alignment, ref_length: int) -> int:
+    """Non-N query bases the chain leaves out although reference bases lie opposite them.
+
+    Between hits that is every query base; at the ends only as many as the reference has left
+    (a query longer than a CDS-only reference, e.g. influenza segments with their UTRs, has
+    overhang there, not missing alignment).
+    """
+    query, hits = alignment.query, alignment.hits
+
+    def known(a: int, b: int) -> int:
+        return max(b - a - query.count("N", a, b), 0)
+
+    inside = sum(known(p.q_en, h.q_st) for p, h in itertools.pairwise(hits))
+    first, last = hits[0], hits[-1]
+    ends = min(known(0, first.q_st), first.r_st) + min(
+        known(last.q_en, len(query)), ref_length - last.r_en
+    )
+    return inside + ends
+
+
+def _more_sensitive(alignment: Alignment, fallback: Mapping[str, mappy.Aligner]) -> Alignment:
+    """The sensitive preset's alignment to the same replicon, where it aligns more of the query.
+
+    ``asm5`` expects < 1 % divergence: on a divergent strain (HIV subtypes, measles genotypes)
+    it aligns one conserved part and leaves thousands of bases out, too many to realign by
+    dynamic programming; ``map-ont`` chains through them.
+    """
+    sensitive = align(alignment.query, fallback, alignment.replicon, preset=FALLBACK_PRESET)
+    if sensitive is None or sensitive.query_fraction <= alignment.query_fraction:
+        return alignment
+    # ``alignment.query`` is already on the forward strand
+    return replace(sensitive, reverse_complemented=alignment.reverse_complemented)
 
 
 def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -322,6 +371,4 @@ def call_records(
 def _renamed(result: SequenceResult, name: str) -> SequenceResult:
     if result.name == name:
         return result
-    from dataclasses import replace
-
     return replace(result, name=name)

@@ -109,6 +109,9 @@ class SequenceResult:
         deletions); everything outside is unknown, never deleted.
     :param missing: reference ranges inside the covered span without data: N runs of the query
         and stretches between hits whose query bases did not align.
+    :param unknown_insertions: ``(anchor, bases)`` of inserted stretches that hold N or other
+        IUPAC codes: unknown sequence (calling.md), so no insertion is called; kept so that the
+        input can be accounted for base by base (not stored in the database).
     :param errors: why nothing was called (empty when the sequence was called).
     :param aligner_preset: the minimap2 preset whose alignment was called: ``"asm5"`` (the
         usual case) or the sensitive fallback ``"map-ont"`` for a divergent strain, whose calls
@@ -126,6 +129,7 @@ class SequenceResult:
     nt_mutations: tuple[NtMutation, ...] = ()
     aa_mutations: tuple[AaMutation, ...] = ()
     unknown_aa: tuple[UnknownAa, ...] = ()
+    unknown_insertions: tuple[tuple[int, str], ...] = ()
     errors: tuple[str, ...] = field(default=())
     aligner_preset: str | None = "asm5"
 

@@ -6,7 +6,7 @@ import itertools
 
 from analyses.calling.codons import reverse_complement
 from analyses.calling.seqio import FastaRecord, seqhash
-from analyses.calling.types import NT_DELETION, NT_INSERTION, SequenceResult
+from analyses.calling.types import NT_DELETION, NT_INSERTION, NtMutation, SequenceResult
 
 
 def record(name: str, sequence: str, description: str = "") -> FastaRecord:
@@ -48,7 +48,13 @@ def rebuild(result: SequenceResult, reference: str) -> str:
 def rebuild_masked(result: SequenceResult, masked: str) -> str:
     pieces: list[str] = []
     cursor = result.covered[0][0]
-    for m in sorted(result.nt_mutations, key=lambda m: (m.start, m.kind == NT_INSERTION)):
+    # inserted unknown stretches are no calls, but they are part of the input: put them back
+    unknown = [
+        NtMutation(result.replicon or "", a, a + 1, masked[a], masked[a] + b, NT_INSERTION, "")
+        for a, b in result.unknown_insertions
+    ]
+    events = [*result.nt_mutations, *unknown]
+    for m in sorted(events, key=lambda m: (m.start, m.kind == NT_INSERTION)):
         if m.kind == NT_INSERTION and m.end == 0:
             pieces.append(m.alt)
             continue
