@@ -14,7 +14,8 @@ Results file (``RESULT.jsonl``), UTF-8, one JSON value per line:
 2. ``K`` lines, the distinct :class:`~analyses.calling.types.NtMutation` values of the chunk,
    then ``M`` lines, the distinct :class:`~analyses.calling.types.AaMutation` values;
 3. ``N`` lines, one :class:`~analyses.calling.types.SequenceResult` each, in input order, whose
-   ``nt_mutations``/``aa_mutations`` are lists of indexes into those tables.
+   ``nt_mutations``/``aa_mutations`` are lists of indexes into those tables and ``qc`` is its
+   :class:`~analyses.calling.types.QcResult` (positional too; ``null`` when nothing was called).
 
 Values are encoded positionally: a dataclass is the list of its field values in ``schema``
 order (nested dataclasses likewise), tuples are lists. Positional, and mutations stored once per
@@ -43,6 +44,8 @@ from analyses.calling.types import (
     AlignedBlock,
     Effect,
     NtMutation,
+    QcResult,
+    RuleResult,
     SequenceResult,
     UnknownAa,
 )
@@ -63,8 +66,13 @@ _NESTED: dict[tuple[type, str], type] = {
     (SequenceResult, "aa_mutations"): AaMutation,
     (SequenceResult, "unknown_aa"): UnknownAa,
     (NtMutation, "effects"): Effect,
+    (QcResult, "rules"): RuleResult,
 }
-_RESULT_CLASSES = (SequenceResult, AlignedBlock, NtMutation, Effect, AaMutation, UnknownAa)
+#: nested dataclass types of fields holding one value or ``None``
+_OPTIONAL: dict[tuple[type, str], type] = {(SequenceResult, "qc"): QcResult}
+_RESULT_CLASSES = (
+    SequenceResult, AlignedBlock, NtMutation, Effect, AaMutation, UnknownAa, QcResult, RuleResult,
+)  # fmt: skip
 _REFERENCE_CLASSES = (ReferenceSpec, RepliconSpec, GeneSpec, CdsSpec, Segment)
 
 
@@ -109,18 +117,26 @@ def _tupled(value: Any) -> Any:
 _DECODERS: dict[type, Callable[[Any], Any]] = {}
 
 
+def _field_step(cls: type, name: str) -> Callable[[Any], Any]:
+    """The decoder of one positional field: nested tuple, optional nested value, or plain."""
+    nested = _NESTED.get((cls, name))
+    if nested is not None:
+        inner = _decoder(nested)
+        return lambda v: tuple(inner(x) for x in v)
+    optional = _OPTIONAL.get((cls, name))
+    if optional is not None:
+        one = _decoder(optional)
+        return lambda v: None if v is None else one(v)
+    return _tupled
+
+
 def _decoder(cls: type) -> Callable[[Any], Any]:
     """A positional decoder for ``cls``, built once (the hot path of the loader)."""
     if cls in _DECODERS:
         return _DECODERS[cls]
     steps: list[Callable[[Any], Any]] = []
     for name in _names(cls):
-        nested = _NESTED.get((cls, name))
-        if nested is not None:
-            inner = _decoder(nested)
-            steps.append(lambda v, inner=inner: tuple(inner(x) for x in v))
-        else:
-            steps.append(_tupled)
+        steps.append(_field_step(cls, name))
     count = len(steps)
 
     def decode(values: list[Any]) -> Any:
@@ -138,9 +154,12 @@ def _decode_named(cls: type, data: dict[str, Any]) -> Any:
         if name not in data:
             continue  # a field with a default, absent in an older file
         nested = _NESTED.get((cls, name))
+        optional = _OPTIONAL.get((cls, name))
         value = data[name]
         if nested is not None:
             kwargs[name] = tuple(_decode_named(nested, v) for v in value)
+        elif optional is not None:
+            kwargs[name] = None if value is None else _decode_named(optional, value)
         else:
             kwargs[name] = _tupled(value)
     return cls(**kwargs)
@@ -321,14 +340,10 @@ def _result_decoder() -> Callable[[list[Any], list[NtMutation], list[AaMutation]
     names = _names(SequenceResult)
     steps: list[Callable[[Any], Any] | None] = []
     for name in names:
-        nested = _NESTED.get((SequenceResult, name))
         if name in ("nt_mutations", "aa_mutations"):
             steps.append(None)
-        elif nested is not None:
-            inner = _decoder(nested)
-            steps.append(lambda v, inner=inner: tuple(inner(x) for x in v))
         else:
-            steps.append(_tupled)
+            steps.append(_field_step(SequenceResult, name))
     nt_at, aa_at = names.index("nt_mutations"), names.index("aa_mutations")
     count = len(names)
 

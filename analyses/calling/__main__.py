@@ -1,7 +1,8 @@
 """Command line: call mutations of a FASTA file against a GenBank reference, no database.
 
 ``python -m analyses.calling --genbank GB [GB ...] --fasta FASTA [--jobs N] [--out FILE]``
-writes one TSV row per sequence. File-level problems print ``ERROR: <message>`` to stderr and
+writes one TSV row per sequence, with its sequence QC (coverage, Nextclade's overall score and
+status, and the rules that scored). File-level problems print ``ERROR: <message>`` to stderr and
 exit with status 2; problems of one record go into its ``errors`` column.
 """
 
@@ -34,7 +35,7 @@ from emgsonar.errors import EmgsonarError, InputFormatError
 COLUMNS = (
     "name", "replicon", "covered", "substitutions", "ambiguous", "missing", "deletions",
     "insertions", "frameshifts", "aa_substitutions", "aa_deletions", "aa_insertions",
-    "unknown_aa", "errors",
+    "unknown_aa", "coverage", "qc_score", "qc_status", "qc_issues", "errors",
 )  # fmt: skip
 
 
@@ -75,8 +76,17 @@ def format_row(result: SequenceResult) -> list[str]:
         aa(AA_DELETION),
         aa(AA_INSERTION),
         ",".join(f"{u.cds}:{u.start + 1}-{u.end}" for u in result.unknown_aa),
+        *_qc_cells(result),
         "; ".join(result.errors),
     ]
+
+
+def _qc_cells(result: SequenceResult) -> list[str]:
+    """``coverage qc_score qc_status qc_issues`` (empty when nothing was called)."""
+    qc = result.qc
+    if qc is None:
+        return ["", "", "", ""]
+    return [f"{qc.coverage:.4f}", f"{qc.score:.2f}", qc.status, "; ".join(qc.issues())]
 
 
 def _records(path: Path, bad: list[SequenceResult]) -> Iterator[FastaRecord]:

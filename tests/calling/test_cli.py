@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from analyses.calling.__main__ import COLUMNS, main
 from tests.calling.conftest import DATA, SC2_NEXTCLADE
 
@@ -27,8 +29,9 @@ def test_cli_golden_rows(tmp_path: Path, capsys, sc2_ref) -> None:
     assert tuple(lines[0]) == COLUMNS
     assert lines[1] == [
         "alpha", "MN908947.3", "1-29800", "A23403G", "", "", "del:21765-21770", "", "",
-        "S:D614G", "S:del:69-70", "", "", "",
+        "S:D614G", "S:del:69-70", "", "", "0.9966", "0.00", "good", "", "",
     ]  # fmt: skip
+    assert 29800 / 29903 == pytest.approx(0.9966, abs=5e-5)  # covered share, deletion included
     assert lines[2][:2] == ["junk", ""] and lines[2][-1] == "does not align to MN908947.3"
     assert lines[3][0] == "bad"
     assert lines[3][-1] == (

@@ -136,4 +136,4 @@ def test_preset_survives_the_results_file(
     header, back = read_results(path)
     assert back == results
     assert [r.aligner_preset for r in back] == [FALLBACK_PRESET, PRESET, None]
-    assert header["schema"]["SequenceResult"][-1] == "aligner_preset"
+    assert header["schema"]["SequenceResult"][-2:] == ["aligner_preset", "qc"]

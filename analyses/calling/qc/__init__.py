@@ -1,0 +1,119 @@
+"""Sequence QC: Nextclade's rules that need no tree, one pure function per rule.
+
+``run_qc(result, sequence, replicon, config)`` rates one called sequence: missing data
+(:mod:`.missing_data`), mixed sites (:mod:`.mixed_sites`), frameshifts (:mod:`.frameshifts`),
+premature stop codons (:mod:`.stop_codons`) and SNP clusters (:mod:`.snp_clusters`), each a
+:class:`RuleResult` with Nextclade's score and status, plus the coverage (:mod:`.coverage`,
+reported, not scored). The overall score is Nextclade's: the sum of the squared rule scores
+divided by 100, rated good (< 30), mediocre (30 to < 100) or bad (>= 100). Settings:
+:mod:`.config`. Framework-free, like the rest of the calling core.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from analyses.calling.compiled import CompiledReplicon
+from analyses.calling.qc.config import QcConfig, config_for
+from analyses.calling.qc.coverage import coverage
+from analyses.calling.qc.frameshifts import find_frameshifts, rule_frameshifts
+from analyses.calling.qc.missing_data import rule_missing_data
+from analyses.calling.qc.mixed_sites import rule_mixed_sites
+from analyses.calling.qc.snp_clusters import rule_snp_clusters, substitution_positions
+from analyses.calling.qc.stop_codons import find_stop_codons, rule_stop_codons
+from analyses.calling.types import NT_AMBIGUOUS, QcResult, QcStatus, RuleResult, SequenceResult
+
+__all__ = [
+    "QcConfig",
+    "QcResult",
+    "QcStatus",
+    "RuleResult",
+    "attach_qc",
+    "base_counts",
+    "config_for",
+    "overall_score",
+    "qc_json",
+    "run_qc",
+]
+
+
+def base_counts(sequence: str) -> tuple[int, int]:
+    """``(N bases, other non-ACGT bases)`` of a harmonised (upper-case, gap-free) sequence."""
+    acgt = sum(sequence.count(b) for b in "ACGT")
+    n = sequence.count("N")
+    return n, len(sequence) - acgt - n
+
+
+def overall_score(rules: tuple[RuleResult, ...]) -> float:
+    """Nextclade's overall score: ``sum(score ** 2) / 100`` over the enabled rules.
+
+    >>> overall_score((RuleResult.scored("frameshifts", 75, 1),))
+    56.25
+    """
+    return sum(r.score**2 for r in rules) / 100.0
+
+
+def run_qc(
+    result: SequenceResult, sequence: str, replicon: CompiledReplicon, config: QcConfig
+) -> QcResult:
+    """Rate one called sequence.
+
+    :param result: the calls of ``sequence`` against ``replicon``.
+    :param sequence: the harmonised query (its N and mixed bases are counted; all of them,
+        also in insertions and overhangs, which Nextclade's aligned query leaves out).
+    """
+    n, mixed = base_counts(sequence)
+    ambiguous = sum(1 for m in result.nt_mutations if m.kind == NT_AMBIGUOUS)
+    rules = tuple(
+        r
+        for r in (
+            rule_missing_data(n, config.missing_data),
+            rule_mixed_sites(mixed, config.mixed_sites),
+            rule_frameshifts(find_frameshifts(result.nt_mutations, replicon), config.frameshifts),
+            rule_stop_codons(find_stop_codons(result.aa_mutations), config.stop_codons),
+            rule_snp_clusters(substitution_positions(result.nt_mutations), config.snp_clusters),
+        )
+        if r is not None
+    )
+    score = overall_score(rules)
+    return QcResult(
+        score=score,
+        status=QcStatus.from_score(score).value,
+        coverage=coverage(result.covered, result.missing, ambiguous, len(replicon.sequence)),
+        missing_data=n,
+        mixed_sites=mixed,
+        rules=rules,
+    )
+
+
+def attach_qc(
+    result: SequenceResult, sequence: str, replicon: CompiledReplicon, accession: str
+) -> SequenceResult:
+    """``result`` with its :class:`QcResult` (settings of reference ``accession``)."""
+    return replace(result, qc=run_qc(result, sequence, replicon, config_for(accession)))
+
+
+def qc_json(qc: QcResult) -> dict[str, Any]:
+    """The QC of one sequence as stored (``Alignment.qc``) and shown by the API.
+
+    ``{"status", "score", "coverage", "missing_data", "mixed_sites", "rules": {rule: {"score",
+    "status", "count", "items", "known"}}}``; scores rounded to 2 decimals, coverage to 4.
+    """
+    return {
+        "status": qc.status,
+        "score": round(qc.score, 2),
+        "coverage": round(qc.coverage, 4),
+        "missing_data": qc.missing_data,
+        "mixed_sites": qc.mixed_sites,
+        "rules": {
+            r.rule: {
+                "score": round(r.score, 2),
+                "status": r.status,
+                "count": r.count,
+                "items": list(r.items),
+                "known": list(r.known),
+            }
+            for r in qc.rules
+        },
+    }
