@@ -31,6 +31,7 @@ from analyses.calling.call import extract_events, normalise
 from analyses.calling.codons import reverse_complement
 from analyses.calling.compiled import CompiledReference, compile_reference
 from analyses.calling.effects import noncoding_effects
+from analyses.calling.qc import attach_qc
 from analyses.calling.realign import realign_alignment
 from analyses.calling.reference import ReferenceSpec
 from analyses.calling.seqio import FastaRecord
@@ -228,7 +229,7 @@ def call_sequence(
         )
 
     missing = sorted([*events.n_runs, *events.gaps])
-    return SequenceResult(
+    result = SequenceResult(
         name=record.id,
         seqhash=record.seqhash,
         replicon=alignment.replicon,
@@ -244,7 +245,8 @@ def call_sequence(
         unknown_insertions=tuple(events.unknown_ins),
         aligner_preset=alignment.preset,
     )
-
+    # sequence QC last: it rates the finished calls (analyses/calling/qc/)
+    return attach_qc(result, record.sequence, replicon, reference.spec.accession)
 
 
 def _left_out(alignment: Alignment, ref_length: int) -> int:

@@ -8,6 +8,7 @@ and half-open (like VCF's storage, unlike its text); labels are 1-based (sonar n
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 #: kinds of nucleotide mutation
 NT_SUBSTITUTION = "substitution"
@@ -101,6 +102,103 @@ class AlignedBlock:
     q_en: int
 
 
+# --- sequence QC (rules in analyses/calling/qc/) ---------------------------------------
+#: lowest score that is mediocre, lowest score that is bad
+MEDIOCRE_FROM = 30.0
+BAD_FROM = 100.0
+
+
+class QcStatus(StrEnum):
+    """Quality category of a score (stored and filtered as its lower-case value)."""
+
+    GOOD = "good"
+    MEDIOCRE = "mediocre"
+    BAD = "bad"
+
+    @classmethod
+    def from_score(cls, score: float) -> QcStatus:
+        """The category of ``score``.
+
+        >>> QcStatus.from_score(29.99), QcStatus.from_score(30), QcStatus.from_score(100)
+        (<QcStatus.GOOD: 'good'>, <QcStatus.MEDIOCRE: 'mediocre'>, <QcStatus.BAD: 'bad'>)
+        """
+        if score >= BAD_FROM:
+            return cls.BAD
+        if score >= MEDIOCRE_FROM:
+            return cls.MEDIOCRE
+        return cls.GOOD
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """The outcome of one QC rule for one sequence.
+
+    :param rule: the rule's name (``missing_data``, ``mixed_sites``, ``frameshifts``,
+        ``stop_codons``, ``snp_clusters``).
+    :param score: Nextclade's score of the rule (0 = nothing found; not capped at 100).
+    :param status: :meth:`QcStatus.from_score` of ``score`` (its string value).
+    :param count: what the rule counted (N bases, mixed sites, frameshifts, stops, clusters),
+        known items excluded.
+    :param items: the counted items, labelled 1-based for people (``ORF8:Q27*``,
+        ``ORF3a:257-276``, ``22992-23075 (8)``); empty for plain counts.
+    :param known: items listed as known for the reference, found but not scored.
+    """
+
+    rule: str
+    score: float
+    status: str
+    count: int
+    items: tuple[str, ...] = ()
+    known: tuple[str, ...] = ()
+
+    @classmethod
+    def scored(
+        cls,
+        rule: str,
+        score: float,
+        count: int,
+        items: tuple[str, ...] = (),
+        known: tuple[str, ...] = (),
+    ) -> RuleResult:
+        """A result whose status follows from its score (never below 0, as in Nextclade)."""
+        score = max(0.0, float(score))
+        return cls(rule, score, QcStatus.from_score(score).value, count, items, known)
+
+
+@dataclass(frozen=True)
+class QcResult:
+    """Nextclade's QC of one sequence (see :mod:`analyses.calling.qc`).
+
+    :param score: overall score, ``sum(rule score ** 2) / 100``.
+    :param status: :meth:`QcStatus.from_score` of ``score`` (its string value).
+    :param coverage: share (0 to 1) of the replicon with informative bases.
+    :param missing_data: N bases of the query.
+    :param mixed_sites: other non-ACGT bases of the query (IUPAC codes).
+    :param rules: the enabled rules' results, in a fixed order.
+    """
+
+    score: float
+    status: str
+    coverage: float
+    missing_data: int
+    mixed_sites: int
+    rules: tuple[RuleResult, ...] = ()
+
+    def rule(self, name: str) -> RuleResult | None:
+        """The result of rule ``name``, ``None`` when disabled."""
+        return next((r for r in self.rules if r.rule == name), None)
+
+    def issues(self) -> list[str]:
+        """Why the sequence is not good, one phrase per rule that scored (worst first)."""
+        return [
+            f"{r.rule} {r.status} ({r.score:.0f}: {r.count}"
+            + (f"; {', '.join(r.items[:5])}" if r.items else "")
+            + ")"
+            for r in sorted(self.rules, key=lambda r: -r.score)
+            if r.score > 0
+        ]
+
+
 @dataclass(frozen=True)
 class SequenceResult:
     """Everything called for one sequence.
@@ -132,6 +230,8 @@ class SequenceResult:
     unknown_insertions: tuple[tuple[int, str], ...] = ()
     errors: tuple[str, ...] = field(default=())
     aligner_preset: str | None = "asm5"
+    #: sequence QC, computed last by the engine; ``None`` when nothing was called
+    qc: QcResult | None = None
 
     def nt_of_kind(self, kind: str) -> tuple[NtMutation, ...]:
         return tuple(m for m in self.nt_mutations if m.kind == kind)
