@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from analyses.calling.codons import codon_table, reverse_complement, start_codons
+from analyses.calling.codons import codon_table, reverse_complement
 from analyses.calling.reference import CdsSpec, GeneSpec, ReferenceSpec, Segment
 
 #: bin width of the position index (nt)
@@ -33,7 +33,6 @@ class CompiledCds:
     nt: str
     protein: str
     table: dict[str, str] = field(repr=False)
-    starts: frozenset[str] = field(repr=False)
     start: int = 0
     end: int = 0
 
@@ -176,7 +175,6 @@ def compile_cds(spec: CdsSpec, sequence: str) -> CompiledCds:
         nt=nt,
         protein=protein,
         table=table,
-        starts=start_codons(spec.transl_table),
         start=min(s.start for s in segments),
         end=max(s.end for s in segments),
     )

@@ -2,7 +2,7 @@
 
 Only codons touched by an event are translated (slices and dict look-ups, no per-base loop
 over the CDS). The rules of calling.md: in-frame indels become residue deletions/insertions,
-placed as a protein alignment would (identity, then BLOSUM62, then the left residue); after a
+placed as Nextclade's peptide alignment places them (:mod:`analyses.calling.peptide_align`); after a
 frameshift the residues are unknown until the frame is restored (Nextclade's masking);
 ambiguous codons give the residue when every resolution agrees, else ``X`` (unknown).
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
-from analyses.calling.codons import blosum62
 from analyses.calling.compiled import CompiledCds
+from analyses.calling.peptide_align import align_peptides
 from analyses.calling.types import AA_DELETION, AA_INSERTION, AA_SUBSTITUTION
 
 LOW, MODERATE, HIGH, MODIFIER = "LOW", "MODERATE", "HIGH", "MODIFIER"
@@ -128,10 +128,17 @@ def _ref_aa(cds: CompiledCds, codon: int) -> str:
 
 
 def _translate(cds: CompiledCds, nt: str, first_codon: int) -> str:
+    """Translate query codons starting at CDS codon ``first_codon``.
+
+    The start codon is read as the reference protein's first residue only while it is the
+    reference's own codon (a CDS may start on an alternative start such as ``TTG``, which the
+    protein still shows as ``M``); a changed start codon is translated as any other codon, so
+    ``ATG`` to ``CTG`` is reported as ``M1L`` (``start_lost``), as Nextclade reports it.
+    """
     table = cds.table
     residues = [table.get(nt[i : i + 3], "X") for i in range(0, len(nt) - 2, 3)]
-    if first_codon == 0 and residues and nt[:3] in cds.starts and cds.protein[:1] == "M":
-        residues[0] = "M"
+    if first_codon == 0 and residues and nt[:3] == cds.nt[:3] and cds.protein:
+        residues[0] = cds.protein[0]
     return "".join(residues)
 
 
@@ -204,7 +211,7 @@ def call_cds(cds: CompiledCds, events: CdsEvents) -> CdsCalls:
         event_codons[idx] = (c0, c1)
         if is_masked(c0):
             continue
-        # indels within NEAR_CODONS of each other are aligned together (align_residues)
+        # indels within NEAR_CODONS of each other are aligned together (align_peptides)
         if (
             clusters
             and c0 <= clusters[-1][1] + NEAR_CODONS
@@ -256,99 +263,6 @@ def call_cds(cds: CompiledCds, events: CdsEvents) -> CdsCalls:
     return calls
 
 
-def _one_gap_block(ref: str, alt: str) -> list[tuple[int | None, int | None]]:
-    """Align ``alt`` to ``ref`` with at most one gap block of length ``|len(ref) - len(alt)|``.
-
-    The fast path for a cluster made by one indel: the only question is where the gap goes,
-    answered by identity, then BLOSUM62, then the rightmost gap (so a merged codon is aligned
-    to the left reference residue), as calling.md says.
-
-    :returns: alignment columns ``(ref index, alt index)``, ``None`` on the gap side.
-    """
-    n, m = len(ref), len(alt)
-    k = abs(n - m)
-    best: tuple[int, int, int] | None = None
-    best_i = 0
-    for i in range(min(n, m) + 1):
-        if m <= n:
-            pairs = [*zip(alt[:i], ref[:i], strict=True), *zip(alt[i:], ref[i + k :], strict=True)]
-        else:
-            pairs = [*zip(alt[:i], ref[:i], strict=True), *zip(alt[i + k :], ref[i:], strict=True)]
-        score = (sum(a == b for a, b in pairs), sum(blosum62(a, b) for a, b in pairs), i)
-        if best is None or score >= best:
-            best, best_i = score, i
-    i = best_i
-    columns: list[tuple[int | None, int | None]] = [(j, j) for j in range(i)]
-    if m <= n:
-        columns += [(j, None) for j in range(i, i + k)]
-        columns += [(j + k, j) for j in range(i, m)]
-    else:
-        columns += [(None, j) for j in range(i, i + k)]
-        columns += [(j - k, j) for j in range(i + k, m)]
-    return columns
-
-
-#: affine gap costs of the residue alignment (BLAST's protein defaults: open 11, extend 1)
-GAP_OPEN = 11
-GAP_EXTEND = 1
-_NEG = -(10**9)
-
-
-def align_residues(ref: str, alt: str) -> list[tuple[int | None, int | None]]:
-    """Global affine-gap Needleman-Wunsch (Gotoh) of two short peptides with BLOSUM62.
-
-    Used when several indels fall into one codon cluster (BA.1-like deletion + insertion a few
-    codons apart, as minimap2 sometimes reports them): one gap block cannot describe that, and
-    calling.md asks for what a protein alignment says. A gap of length ``k`` costs
-    ``GAP_OPEN + k * GAP_EXTEND``. Among equal-scoring alignments gaps go rightmost, the same
-    tie-break as :func:`_one_gap_block`. Only called on a few codons, so plain Python is fine.
-
-    :returns: alignment columns ``(ref index, alt index)``, ``None`` on the gap side.
-    """
-    n, m = len(ref), len(alt)
-    # three states: "M" residue pair, "D" ref residue against a gap, "I" alt residue against a gap
-    score = {st: [[_NEG] * (m + 1) for _ in range(n + 1)] for st in "MDI"}
-    back = {st: [[""] * (m + 1) for _ in range(n + 1)] for st in "MDI"}
-    score["M"][0][0] = 0
-    # on ties a gap predecessor wins over "M": read backwards from the end, gaps go rightmost
-    order = ("D", "I", "M")
-
-    def best(i: int, j: int, costs: dict[str, int]) -> tuple[int, str]:
-        return max(((score[st][i][j] - costs[st], st) for st in order), key=lambda t: t[0])
-
-    opening = {"M": GAP_OPEN + GAP_EXTEND, "D": GAP_OPEN + GAP_EXTEND, "I": GAP_OPEN + GAP_EXTEND}
-    free = {"M": 0, "D": 0, "I": 0}
-    for i in range(n + 1):
-        for j in range(m + 1):
-            if i and j:
-                value, st = best(i - 1, j - 1, free)
-                score["M"][i][j] = value + blosum62(ref[i - 1], alt[j - 1])
-                back["M"][i][j] = st
-            if i:
-                value, st = best(i - 1, j, {**opening, "D": GAP_EXTEND})
-                score["D"][i][j], back["D"][i][j] = value, st
-            if j:
-                value, st = best(i, j - 1, {**opening, "I": GAP_EXTEND})
-                score["I"][i][j], back["I"][i][j] = value, st
-    _, state = best(n, m, free)
-    i, j = n, m
-    columns: list[tuple[int | None, int | None]] = []
-    while i or j:
-        previous = back[state][i][j]
-        if state == "M":
-            columns.append((i - 1, j - 1))
-            i, j = i - 1, j - 1
-        elif state == "D":
-            columns.append((i - 1, None))
-            i -= 1
-        else:
-            columns.append((None, j - 1))
-            j -= 1
-        state = previous
-    columns.reverse()
-    return columns
-
-
 def _call_cluster(
     cds: CompiledCds,
     query: _Query,
@@ -360,10 +274,10 @@ def _call_cluster(
 ) -> None:
     """Align the query residues of codons ``c0..c1`` to the reference ones.
 
-    One indel in the cluster (the usual case): one gap block (:func:`_one_gap_block`). Several
-    indels: a real protein alignment (:func:`align_residues`), because e.g. a deletion and an
-    insertion of equal length in neighbouring codons may be two gaps or just substitutions,
-    and only scoring the alternatives tells which.
+    Always a real peptide alignment with Nextclade's scores and tie-breaks
+    (:func:`~analyses.calling.peptide_align.align_peptides`): it places the gap of a merged
+    codon as Nextclade does, and decides whether a deletion and an insertion of equal length in
+    neighbouring codons are two gaps or just substitutions.
 
     :param indel_idxs: nucleotide mutation index -> inclusive codon span of each indel of the
         cluster; an amino-acid mutation's parents are the events touching its codons.
@@ -388,7 +302,7 @@ def _call_cluster(
         return
     ref = "".join(_ref_aa(cds, c) for c in range(c0, c1 + 1))
     alt = _translate(cds, qnt, c0)
-    columns = align_residues(ref, alt) if len(indel_idxs) > 1 else _one_gap_block(ref, alt)
+    columns = align_peptides(ref, alt)
     aligned: list[tuple[int, str, int]] = []  # (ref residue, alt residue, alt index)
     last_ref = -1  # index into ref of the last reference residue seen (insertion anchor)
     k = 0

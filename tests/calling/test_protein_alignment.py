@@ -1,8 +1,9 @@
-"""Clusters of several in-frame indels are called as a protein alignment would call them.
+"""In-frame indels are called as Nextclade's peptide alignment calls them.
 
-minimap2 sometimes describes a stretch as a deletion plus an insertion a few codons apart;
-one gap block cannot express that, so such clusters go through a small affine-gap
-Needleman-Wunsch with BLOSUM62 (:func:`analyses.calling.translate.align_residues`).
+Every cluster of in-frame indels goes through a small peptide alignment with Nextclade's
+scores and tie-breaks (:func:`analyses.calling.peptide_align.align_peptides`): it places the
+merged codon of a deletion that starts inside a codon, and it decides when a deletion plus an
+insertion a few codons apart (as minimap2 sometimes describes a stretch) are substitutions.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ import pytest
 
 from analyses.calling.engine import Caller
 from analyses.calling.seqio import read_fasta
-from analyses.calling.translate import align_residues
+from analyses.calling.peptide_align import align_peptides
 from tests.calling.conftest import GENBANK_OPEN
 from tests.calling.helpers import mutate, record
 
 
 def _show(ref: str, alt: str) -> tuple[str, str]:
-    columns = align_residues(ref, alt)
+    columns = align_peptides(ref, alt)
     return (
         "".join("-" if r is None else ref[r] for r, _ in columns),
         "".join("-" if a is None else alt[a] for _, a in columns),
@@ -33,13 +34,19 @@ def _show(ref: str, alt: str) -> tuple[str, str]:
         ("INLVRD", "ISEPED", ("INLVRD", "ISEPED")),
         # two deletions that a protein aligner merges into one gap
         ("NLVR", "IG", ("NLVR", "--IG")),
-        # ties: the gap goes rightmost (merged residue aligned to the left residue)
-        ("AAAA", "AA", ("AAAA", "AA--")),
+        # ties: the gap goes leftmost (Nextclade: S:Y144- for Alpha's YY deletion)
+        ("AAAA", "AA", ("AAAA", "--AA")),
+        # merged residue identical to no neighbour: aligned to the right one, gaps left
+        # (BA.2 del:21633-21641 is S:del:24-26 + S:A27S; del:21990-21995 S:del:143-144 + Y145D)
+        ("TQLPPAYT", "TQSYT", ("TQLPPAYT", "TQ---SYT")),
+        ("GVYYH", "GDH", ("GVYYH", "G--DH")),
+        # merged residue identical to the left neighbour: it stays there (N:del:31-33)
+        ("AGERSQ", "AGQ", ("AGERSQ", "AG---Q")),
         ("", "KL", ("--", "KL")),
         ("KL", "", ("KL", "--")),
     ],
 )
-def test_align_residues(ref: str, alt: str, expected: tuple[str, str]) -> None:
+def test_align_peptides(ref: str, alt: str, expected: tuple[str, str]) -> None:
     assert _show(ref, alt) == expected
 
 
@@ -71,7 +78,7 @@ def test_on819429_deletion_plus_insertion(sc2: Caller) -> None:
     assert parents["S:R214E"] == (deletion, insertion)
     # the rest of the BA.1 S signature is untouched
     labels = {m.label for m in result.aa_mutations}
-    assert {"S:del:69-70", "S:del:143-145", "S:G142D", "S:N501Y", "S:D614G"} <= labels
+    assert {"S:del:69-70", "S:del:142-144", "S:Y145D", "S:N501Y", "S:D614G"} <= labels
 
 
 def test_ba1_deletion_and_insertion_cluster(sc2: Caller) -> None:
