@@ -10,9 +10,9 @@ Here each such stretch is realigned with a gap-affine global aligner (Biopython'
 it over WFA2), with at least :data:`FLANK` aligned bases of the neighbouring hits on each side,
 so the indels inside are placed against real context; the placement rules of calling.md are
 then applied by :mod:`analyses.calling.call` as for any other indel. N aligns to anything at
-no cost, so a stretch that is mostly N (an amplicon dropout) comes out as an N run, i.e. no
-data, with its real bases still called; a stretch stays *not covered* as a whole only when the
-realignment is clearly not homologous (:data:`MAX_MISMATCH_FRACTION`) or too large to realign
+no cost (N inside a realigned stretch comes out as an N run). A stretch stays *not covered*
+only when its query bases are mostly N (:data:`MAX_N_FRACTION`), the realignment is clearly
+not homologous (:data:`MAX_MISMATCH_FRACTION`), or it is too large to realign
 (:data:`MAX_CELLS`). Coordinates are 0-based, half-open.
 """
 
@@ -33,6 +33,10 @@ FLANK = 20
 #: two unrelated sequences aligned with free gaps still mismatch at ~50 % of their columns,
 #: while the densest real clusters seen (2024 Spike, 10 SNVs in 61 nt) stay under 20 %
 MAX_MISMATCH_FRACTION = 0.3
+#: a stretch whose query bases are more than this share N is an amplicon dropout: its few real
+#: bases cannot be placed reliably (N aligns anywhere, so an insertion next to the run turns
+#: into a false frameshift), and the stretch stays not covered
+MAX_N_FRACTION = 0.5
 #: dynamic-programming cells (reference x query bases) above which a stretch is not realigned
 #: (about 0.1 s); larger divergent stretches are left not covered rather than stalling a chunk
 MAX_CELLS = 20_000_000
@@ -184,9 +188,16 @@ def _cut_head(ops: list[Op], flank: int) -> tuple[list[Op], int, int] | None:
     return None
 
 
+def _mostly_n(query: str, q_from: int, q_to: int) -> bool:
+    length = q_to - q_from
+    return length > 0 and query.count("N", q_from, q_to) > MAX_N_FRACTION * length
+
+
 def join_hits(prev: Hit, hit: Hit, reference: str, query: str) -> Hit | None:
     """Realign the stretch between two collinear hits; one hit, or ``None`` (not covered)."""
     inner = (prev.r_en, hit.r_st, prev.q_en, hit.q_st)
+    if _mostly_n(query, prev.q_en, hit.q_st):
+        return None
     left = _cut_tail(prev.ops, FLANK) or ([], prev.r_st, prev.q_st)
     right = _cut_head(hit.ops, FLANK) or ([], hit.r_en, hit.q_en)
     head, r_lo, q_lo = left

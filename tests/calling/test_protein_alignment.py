@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 
 from analyses.calling.engine import Caller
-from analyses.calling.seqio import read_fasta
 from analyses.calling.peptide_align import align_peptides
+from analyses.calling.seqio import read_fasta
 from tests.calling.conftest import GENBANK_OPEN
 from tests.calling.helpers import mutate, record
 
