@@ -10,7 +10,16 @@ from django.contrib.postgres.fields import ArrayField, IntegerRangeField
 from django.contrib.postgres.indexes import GistIndex
 from django.db import models
 
+from analyses.calling.types import QcStatus as CoreQcStatus
 from emgsonar.models import ImportRun, TimeStampedModel
+
+
+class QcStatus(models.TextChoices):
+    """Nextclade's QC category of a sequence (the calling core's :class:`CoreQcStatus`)."""
+
+    GOOD = CoreQcStatus.GOOD.value
+    MEDIOCRE = CoreQcStatus.MEDIOCRE.value
+    BAD = CoreQcStatus.BAD.value
 
 
 class Strand(models.IntegerChoices):
@@ -255,6 +264,14 @@ class Alignment(models.Model):
     aa_mutation_ids = ArrayField(models.IntegerField(), default=list, blank=True)
     aa_parents = models.JSONField(default=dict, blank=True)
     aligner = models.CharField(max_length=64, blank=True)
+    #: sequence QC (docs/calling.md): overall status and score, coverage of the replicon, N
+    #: bases; ``qc`` holds every rule (``analyses.calling.qc.qc_json``). NULL for alignments
+    #: loaded before QC existed. Not indexed: queries filter the samples' copies.
+    qc_status = models.CharField(max_length=8, choices=QcStatus.choices, null=True, blank=True)
+    qc_score = models.FloatField(null=True, blank=True)
+    coverage = models.FloatField(null=True, blank=True)
+    missing_data = models.IntegerField(null=True, blank=True)
+    qc = models.JSONField(null=True, blank=True)
     import_run = models.ForeignKey(ImportRun, null=True, blank=True, on_delete=models.SET_NULL)
     created = models.DateTimeField(auto_now_add=True)
 

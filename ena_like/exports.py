@@ -10,7 +10,8 @@ per-batch profile objects. With ``showNX=true`` (per-base ``N``/per-residue ``X`
 unknown ranges) batches go through :class:`ena_like.queries.ProfileBuilder` instead.
 
 Columns (``columns=a,b,…``): a sample column (``name``, ``lineage``, ``collection_date`` …), a
-custom property, ``length``, ``sequences``, or a profile column. ``genomic_profiles`` expands
+custom property, ``length``, the QC columns (``qc_status``, ``qc_score``, ``coverage``,
+``missing_data``), ``sequences``, or a profile column. ``genomic_profiles`` expands
 to one column per replicon of the reference (header ``genomic_profiles: <replicon>``) and
 ``proteomic_profiles`` to one per CDS (``proteomic_profiles: <replicon>: <CDS>``); a column
 named like an expanded header selects that one. Cells of profile columns join labels with
@@ -39,6 +40,7 @@ _SAMPLE_COLUMNS = {
     "name",
     *Sample.FIXED_FIELDS,
     "length",
+    *Sample.QC_FIELDS,
     "init_upload_date",
     "last_update_date",
     "sequences",

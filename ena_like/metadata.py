@@ -71,7 +71,7 @@ SEQUENCES = "sequences"
 RESERVED_NAMES = frozenset(
     {*FIXED_COLUMNS, NAME, SEQUENCES, "length", "id", "reference", "study", "init_upload_date",
      "last_update_date", "genomic_profiles", "proteomic_profiles", "nt_mutation_ids",
-     "aa_mutation_ids"}
+     "aa_mutation_ids", "qc_status", "qc_score", "coverage", "missing_data", "qc"}
 )  # fmt: skip
 _COMPLETENESS = ("complete", "partial")
 _MAX_NAME = 255

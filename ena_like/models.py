@@ -14,6 +14,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import F
 
+from analyses.models import QcStatus
 from emgsonar.models import ImportRun, TimeStampedModel
 
 
@@ -70,6 +71,12 @@ class Sample(models.Model):
     length = models.IntegerField(null=True, blank=True)
     nt_mutation_ids = ArrayField(models.IntegerField(), default=list, blank=True)
     aa_mutation_ids = ArrayField(models.IntegerField(), default=list, blank=True)
+    #: sequence QC over the sample's current alignments, derived with the arrays: the worst
+    #: status and score, coverage of the whole reference, N bases in total
+    qc_status = models.CharField(max_length=8, choices=QcStatus.choices, null=True, blank=True)
+    qc_score = models.FloatField(null=True, blank=True)
+    coverage = models.FloatField(null=True, blank=True)
+    missing_data = models.IntegerField(null=True, blank=True)
     init_upload_date = models.DateTimeField(auto_now_add=True)
     last_update_date = models.DateTimeField(auto_now=True)
     created_by_run = models.ForeignKey(
@@ -92,6 +99,8 @@ class Sample(models.Model):
         "genome_completeness",
         "data_set",
     )
+    #: the derived QC columns, listed as properties after ``length`` (filter, plot, export)
+    QC_FIELDS = ("qc_status", "qc_score", "coverage", "missing_data")
 
     class Meta:
         indexes = [
@@ -109,6 +118,11 @@ class Sample(models.Model):
             models.Index(fields=["country"]),
             models.Index(fields=["lab"]),
             models.Index(fields=["init_upload_date"]),
+            # Property filters on QC (``qc_status exact good``, ``coverage gte 0.9``)
+            models.Index(fields=["reference", "qc_status"]),
+            models.Index(fields=["reference", "qc_score"]),
+            models.Index(fields=["reference", "coverage"]),
+            models.Index(fields=["reference", "missing_data"]),
             GinIndex(
                 fields=["nt_mutation_ids"], name="sample_nt_mut_gin", opclasses=["gin__int_ops"]
             ),

@@ -232,6 +232,7 @@ SAMPLE_COLUMNS = (
     "name",
     *Sample.FIXED_FIELDS,
     "length",
+    *Sample.QC_FIELDS,
     "nt_mutation_ids",
     "aa_mutation_ids",
     "init_upload_date",
@@ -267,6 +268,8 @@ class ProfileBuilder:
         self.effects: dict[int, list[str]] = defaultdict(list)
         self.aa: dict[int, dict] = {}
         self.unknown: dict[int, list[tuple]] = defaultdict(list)
+        #: per sample, the QC of each aligned replicon (``Alignment.qc``)
+        self.qc: dict[int, dict[str, dict]] = defaultdict(dict)
         if not ids:
             return
         for row in (
@@ -285,14 +288,16 @@ class ProfileBuilder:
             seq_of[sequence_id].append(sample_id)
         alignments = list(
             Alignment.objects.filter(sequence_id__in=list(seq_of)).values_list(
-                "id", "sequence_id", "replicon__accession"
+                "id", "sequence_id", "replicon__accession", "qc"
             )
         )
         samples_of_alignment: dict[int, list[int]] = {}
-        for aln_id, sequence_id, accession in alignments:
+        for aln_id, sequence_id, accession, qc in alignments:
             samples_of_alignment[aln_id] = seq_of[sequence_id]
             for sample_id in seq_of[sequence_id]:
                 self.replicons[sample_id].add(accession)
+                if qc is not None:
+                    self.qc[sample_id][accession] = qc
         nt_ids = sorted({i for s in samples for i in s.nt_mutation_ids})
         aa_ids = sorted({i for s in samples for i in s.aa_mutation_ids})
         if nt_ids:
@@ -408,7 +413,23 @@ class ProfileBuilder:
                 result.append({"name": name, "value": _plain(value)})
         if sample.length is not None:
             result.append({"name": "length", "value": sample.length})
+        for name in Sample.QC_FIELDS:
+            value = getattr(sample, name)
+            if value is not None:
+                result.append({"name": name, "value": value})
         return result
+
+    def qc_of(self, sample: Sample) -> dict | None:
+        """The sample's QC block: its derived columns and each aligned replicon's rules."""
+        if sample.qc_status is None:
+            return None
+        return {
+            "status": sample.qc_status,
+            "score": round(sample.qc_score, 2),
+            "coverage": round(sample.coverage, 4),
+            "missing_data": sample.missing_data,
+            "replicons": dict(sorted(self.qc.get(sample.pk, {}).items())),
+        }
 
     def genome(self, sample: Sample) -> dict:
         return {
@@ -418,6 +439,7 @@ class ProfileBuilder:
             "genomic_profiles": self.genomic(sample),
             "proteomic_profiles": self.proteomic(sample),
             "properties": self.properties_of(sample),
+            "qc": self.qc_of(sample),
             "init_upload_date": sample.init_upload_date,
             "last_update_date": sample.last_update_date,
         }

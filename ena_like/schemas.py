@@ -207,6 +207,39 @@ class NameValue(Schema):
     value: Any
 
 
+class QcRuleOut(Schema):
+    """One QC rule of one sequence (Nextclade's score and status)."""
+
+    score: float
+    status: str = Field(description="good | mediocre | bad")
+    count: int = Field(description="What the rule counted, known items excluded")
+    items: list[str] = Field(description="The counted items, 1-based (ORF8:Q27*, ORF3a:257-276)")
+    known: list[str] = Field(description="Items known for the reference: found, not scored")
+
+
+class SequenceQcOut(Schema):
+    """The QC of one aligned sequence (one replicon)."""
+
+    status: str = Field(description="good | mediocre | bad")
+    score: float = Field(description="Sum of the squared rule scores / 100")
+    coverage: float = Field(description="Share of the replicon with informative bases")
+    missing_data: int = Field(description="N bases")
+    mixed_sites: int = Field(description="Other non-ACGT bases (IUPAC codes)")
+    rules: dict[str, QcRuleOut] = Field(
+        description="missing_data, mixed_sites, frameshifts, stop_codons, snp_clusters"
+    )
+
+
+class SampleQcOut(Schema):
+    """A sample's QC: the worst of its sequences, coverage of the whole reference."""
+
+    status: str = Field(description="good | mediocre | bad")
+    score: float
+    coverage: float
+    missing_data: int
+    replicons: dict[str, SequenceQcOut]
+
+
 class GenomeOut(Schema):
     """One sample of ``samples/genomes/``."""
 
@@ -220,6 +253,9 @@ class GenomeOut(Schema):
         description='{"<replicon>: <CDS>": [labels]}, labels by position'
     )
     properties: list[NameValue]
+    qc: SampleQcOut | None = Field(
+        None, description="Sequence QC (docs/calling.md); null for samples aligned before QC"
+    )
     init_upload_date: dt.datetime
     last_update_date: dt.datetime
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from analyses.models import AminoAcidMutation, NucleotideMutation
+from django.db.models import Count, Exists, OuterRef
+
+from analyses.calling.qc import qc_issues
+from analyses.models import Alignment, AminoAcidMutation, NucleotideMutation, QcStatus
 from emgsonar.errors import NotFoundError
 from emgsonar.models import ImportRun
+from ena_like.models import SampleSequence
 from workflows.models import ClusterJob
 
 
@@ -44,3 +48,44 @@ def new_mutations(import_run_id: int) -> dict[str, int]:
         "nt": NucleotideMutation.objects.filter(first_seen_run_id=import_run_id).count(),
         "aa": AminoAcidMutation.objects.filter(first_seen_run_id=import_run_id).count(),
     }
+
+
+def qc_summary(import_run_id: int, worst: int = 5) -> dict[str, Any]:
+    """Sequence QC of the records an import wrote: sequences per status, the worst few.
+
+    Counts distinct sequences (content) against the records' own reference; alignments made
+    before QC existed have none and are counted as ``no_qc``.
+
+    :returns: ``{"good": n, "mediocre": n, "bad": n, "no_qc": n, "worst": [{"record",
+        "replicon", "status", "score", "reasons"}]}``, worst by score, only non-good ones.
+    """
+    records = SampleSequence.objects.filter(
+        updated_by_run_id=import_run_id,
+        sequence_id=OuterRef("sequence_id"),
+        sample__reference_id=OuterRef("replicon__reference_id"),
+    )
+    aligned = Alignment.objects.filter(Exists(records))
+    counts = dict(aligned.values("qc_status").annotate(n=Count("*")).values_list("qc_status", "n"))
+    result: dict[str, Any] = {s.value: counts.get(s.value, 0) for s in QcStatus}
+    result["no_qc"] = counts.get(None, 0)
+    rows = (
+        aligned.exclude(qc_status__in=[QcStatus.GOOD, None])
+        .order_by("-qc_score", "id")
+        .values_list("sequence_id", "replicon__accession", "qc_status", "qc_score", "qc")[:worst]
+    )
+    result["worst"] = [
+        {
+            "record": SampleSequence.objects.filter(
+                sequence_id=sequence_id, updated_by_run_id=import_run_id
+            )
+            .order_by("name")
+            .values_list("name", flat=True)
+            .first(),
+            "replicon": replicon,
+            "status": status,
+            "score": round(score, 2),
+            "reasons": qc_issues(qc or {}, items=3),
+        }
+        for sequence_id, replicon, status, score, qc in rows
+    ]
+    return result

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from analyses.calling.engine import call_records
+from analyses.calling.qc import qc_issues, qc_json
 from analyses.calling.reference import read_genbank
 from analyses.calling.seqio import FastaRecord, harmonise, iter_raw_fasta
 from analyses.calling.types import (
@@ -86,7 +87,7 @@ def _qc_cells(result: SequenceResult) -> list[str]:
     qc = result.qc
     if qc is None:
         return ["", "", "", ""]
-    return [f"{qc.coverage:.4f}", f"{qc.score:.2f}", qc.status, "; ".join(qc.issues())]
+    return [f"{qc.coverage:.4f}", f"{qc.score:.2f}", qc.status, "; ".join(qc_issues(qc_json(qc)))]
 
 
 def _records(path: Path, bad: list[SequenceResult]) -> Iterator[FastaRecord]:

@@ -188,16 +188,6 @@ class QcResult:
         """The result of rule ``name``, ``None`` when disabled."""
         return next((r for r in self.rules if r.rule == name), None)
 
-    def issues(self) -> list[str]:
-        """Why the sequence is not good, one phrase per rule that scored (worst first)."""
-        return [
-            f"{r.rule} {r.status} ({r.score:.0f}: {r.count}"
-            + (f"; {', '.join(r.items[:5])}" if r.items else "")
-            + ")"
-            for r in sorted(self.rules, key=lambda r: -r.score)
-            if r.score > 0
-        ]
-
 
 @dataclass(frozen=True)
 class SequenceResult:

@@ -40,6 +40,7 @@ from typing import Any, NamedTuple
 
 from django.db import connection, transaction
 
+from analyses.calling.qc import qc_json
 from analyses.calling.reference import CdsSpec, GeneSpec, ReferenceSpec, RepliconSpec, Segment
 from analyses.calling.seqio import BadRecordPolicy, harmonise, iter_raw_fasta
 from analyses.calling.types import NT_DELETION, NT_INSERTION, SequenceResult
@@ -867,7 +868,7 @@ def _load_alignments(
         with cursor.copy(
             f"COPY {ALIGNMENT} (id, sequence_id, replicon_id, covered, reverse_complemented, "
             "frameshift_cds, nt_mutation_ids, aa_mutation_ids, aa_parents, aligner, "
-            "import_run_id, created) FROM STDIN"
+            "qc_status, qc_score, coverage, missing_data, qc, import_run_id, created) FROM STDIN"
         ) as copy:
             for alignment_id, (result, sequence_id, replicon_id) in zip(ids, todo, strict=True):
                 nt_ids = [
@@ -910,6 +911,7 @@ def _load_alignments(
                         json.dumps(aa_parents, separators=(",", ":")),
                         # which preset aligned it: the sensitive fallback marks divergent records
                         f"{aligner} {result.aligner_preset}",
+                        *_qc_cells(result),
                         import_run_id,
                         now,
                     )
@@ -938,6 +940,21 @@ def _load_alignments(
         with cursor.copy(f"COPY {UNKNOWN} (alignment_id, level, cds_id, span) FROM STDIN") as copy:
             for row in unknown_rows:
                 copy.write_row(row)
+
+
+def _qc_cells(result: SequenceResult) -> tuple[Any, ...]:
+    """``qc_status, qc_score, coverage, missing_data, qc`` of an alignment row (NULLs without QC,
+    e.g. results of an older engine)."""
+    qc = result.qc
+    if qc is None:
+        return (None, None, None, None, None)
+    return (
+        qc.status,
+        qc.score,
+        qc.coverage,
+        qc.missing_data,
+        json.dumps(qc_json(qc), separators=(",", ":")),
+    )
 
 
 def _int_key(item: tuple[str, Any]) -> int:

@@ -58,7 +58,7 @@ from ena_like.filters.tree import (
     RepliconCondition,
     SampleCondition,
 )
-from ena_like.filters.values import DATE, DATETIME, INTEGER, TEXT, typed_value
+from ena_like.filters.values import DATE, DATETIME, FLOAT, INTEGER, TEXT, typed_value
 from ena_like.models import Property, Sample, SampleProperty
 
 #: sample columns a ``Property`` filter may name, with their value type
@@ -67,6 +67,11 @@ FIXED_COLUMNS: dict[str, str] = {
     **{name: TEXT for name in Sample.FIXED_FIELDS},
     "collection_date": DATE,
     "length": INTEGER,
+    # sequence QC, derived per sample (indexed with the reference)
+    "qc_status": TEXT,
+    "qc_score": FLOAT,
+    "coverage": FLOAT,
+    "missing_data": INTEGER,
     "init_upload_date": DATETIME,
     "last_update_date": DATETIME,
 }

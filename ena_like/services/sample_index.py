@@ -97,7 +97,8 @@ def refresh_samples(
         return stats
     cursor.execute(
         f"""
-        SELECT ss.sample_id, q.length, a.nt_mutation_ids, a.aa_mutation_ids
+        SELECT ss.sample_id, q.length, a.nt_mutation_ids, a.aa_mutation_ids,
+               a.replicon_id, a.qc_score, a.qc_status, a.coverage, a.missing_data
         FROM {RECORD} ss
         JOIN {SAMPLE} s ON s.id = ss.sample_id
         JOIN {SEQUENCE} q ON q.id = ss.sequence_id
@@ -111,15 +112,20 @@ def refresh_samples(
     nt: dict[int, set[int]] = {sid: set() for sid in old}
     aa: dict[int, set[int]] = {sid: set() for sid in old}
     length: dict[int, int | None] = dict.fromkeys(old)
-    for sample_id, seq_length, nt_ids, aa_ids in cursor.fetchall():
+    qc_rows: dict[int, list[tuple]] = {sid: [] for sid in old}
+    for sample_id, seq_length, nt_ids, aa_ids, replicon_id, *qc in cursor.fetchall():
         if nt_ids:
             nt[sample_id].update(nt_ids)
         if aa_ids:
             aa[sample_id].update(aa_ids)
         length[sample_id] = (length[sample_id] or 0) + seq_length
+        if qc[0] is not None:
+            qc_rows[sample_id].append((replicon_id, *qc))
+    new_qc = _sample_qc(cursor, old, qc_rows)
+    old_qc = _stored_qc(cursor, old)
     deltas: Counter[CountKey] = Counter()
     coverage: Counter[CoverageKey] = Counter()
-    changed: list[tuple[int, list[int], list[int], int | None]] = []
+    changed: list[tuple[int, list[int], list[int], int | None, SampleQc]] = []
     for sample_id, (reference_id, old_nt, old_aa, old_length) in old.items():
         new_nt, new_aa = sorted(nt[sample_id]), sorted(aa[sample_id])
         if reference_id is not None:
@@ -131,20 +137,31 @@ def refresh_samples(
             ("length", old_length is not None, length[sample_id] is not None),
         ):
             coverage[(reference_id, name)] += int(after) - int(before)
-        if new_nt != list(old_nt) or new_aa != list(old_aa) or length[sample_id] != old_length:
-            changed.append((sample_id, new_nt, new_aa, length[sample_id]))
+        if (
+            new_nt != list(old_nt)
+            or new_aa != list(old_aa)
+            or length[sample_id] != old_length
+            or new_qc[sample_id] != old_qc.get(sample_id, _NO_QC)
+        ):
+            changed.append((sample_id, new_nt, new_aa, length[sample_id], new_qc[sample_id]))
     if changed:
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS tmp_sample_index "
-            "(id bigint, nt int4[], aa int4[], length int) ON COMMIT DROP"
+            "(id bigint, nt int4[], aa int4[], length int, qc_status varchar(8), "
+            "qc_score double precision, coverage double precision, missing_data int) "
+            "ON COMMIT DROP"
         )
         cursor.execute("TRUNCATE tmp_sample_index")
-        with cursor.copy("COPY tmp_sample_index (id, nt, aa, length) FROM STDIN") as copy:
+        with cursor.copy(
+            "COPY tmp_sample_index (id, nt, aa, length, qc_status, qc_score, coverage, "
+            "missing_data) FROM STDIN"
+        ) as copy:
             for row in changed:
-                copy.write_row((row[0], _array(row[1]), _array(row[2]), row[3]))
+                copy.write_row((row[0], _array(row[1]), _array(row[2]), row[3], *row[4]))
         cursor.execute(
             f"UPDATE {SAMPLE} s SET nt_mutation_ids = t.nt, aa_mutation_ids = t.aa, "
-            "length = t.length, last_update_date = now(), "
+            "length = t.length, qc_status = t.qc_status, qc_score = t.qc_score, "
+            "coverage = t.coverage, missing_data = t.missing_data, last_update_date = now(), "
             "updated_by_run_id = COALESCE(%s, s.updated_by_run_id) "
             "FROM tmp_sample_index t WHERE s.id = t.id",
             [import_run_id],
@@ -154,6 +171,59 @@ def refresh_samples(
     apply_coverage_deltas(cursor, coverage)
     stats.counts_changed = apply_count_deltas(cursor, deltas)
     return stats
+
+
+#: a sample's QC columns: (qc_status, qc_score, coverage, missing_data)
+SampleQc = tuple[str | None, float | None, float | None, int | None]
+_NO_QC: SampleQc = (None, None, None, None)
+
+
+def _stored_qc(cursor, samples: Collection[int]) -> dict[int, SampleQc]:
+    cursor.execute(
+        f"SELECT id, qc_status, qc_score, coverage, missing_data FROM {SAMPLE} "
+        "WHERE id = ANY(%s)",
+        [sorted(samples)],
+    )
+    return {row[0]: tuple(row[1:]) for row in cursor.fetchall()}
+
+
+def _sample_qc(
+    cursor, samples: dict[int, StoredIndex], rows: dict[int, list[tuple]]
+) -> dict[int, SampleQc]:
+    """A sample's QC from its alignments' (replicon, score, status, coverage, N bases).
+
+    Worst alignment's status and score (a bad segment makes a bad sample); coverage of the
+    whole reference (replicon coverages weighted by length, the best alignment per replicon,
+    a missing segment counting 0); N bases summed. No alignment with QC: all NULL.
+    """
+    result: dict[int, SampleQc] = dict.fromkeys(samples, _NO_QC)
+    references = sorted({samples[sid][0] for sid, r in rows.items() if r} - {None})
+    if not references:
+        return result
+    cursor.execute(
+        f"SELECT id, reference_id, length FROM {REPLICON} WHERE reference_id = ANY(%s)",
+        [references],
+    )
+    replicon_length: dict[int, int] = {}
+    reference_length: Counter[int] = Counter()
+    for replicon_id, reference_id, replicon_len in cursor.fetchall():
+        replicon_length[replicon_id] = replicon_len
+        reference_length[reference_id] += replicon_len
+    for sample_id, aligned in rows.items():
+        total = reference_length.get(samples[sample_id][0] or 0)
+        if not aligned or not total:
+            continue
+        best: dict[int, float] = {}
+        for replicon_id, _score, _status, share, _n in aligned:
+            best[replicon_id] = max(best.get(replicon_id, 0.0), share)
+        worst = max(aligned, key=lambda row: row[1])
+        result[sample_id] = (
+            worst[2],
+            worst[1],
+            sum(share * replicon_length[r] for r, share in best.items()) / total,
+            sum(row[4] for row in aligned),
+        )
+    return result
 
 
 def count_deltas_of_removal(samples: dict[int, StoredIndex]) -> Counter[CountKey]:

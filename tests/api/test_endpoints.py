@@ -50,6 +50,7 @@ def test_genome_full_body(client, synthetic: Synthetic):
             {"name": "country", "value": "DE"},
             {"name": "length", "value": 29000},
         ],
+        "qc": None,
         **stamps(s1),
     }
 

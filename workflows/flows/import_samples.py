@@ -407,6 +407,12 @@ def count_new_mutations(run_id: int) -> None:
     services.update_summary(run_id, new_mutations=queries.new_mutations(run_id))
 
 
+@django_task(name="summarise-qc", cache_policy=NO_CACHE)
+def summarise_qc(run_id: int) -> None:
+    """Record the sequence QC of the import's records: counts per status, the worst ones."""
+    services.update_summary(run_id, qc=queries.qc_summary(run_id))
+
+
 # --- the flow: only the order of the steps --------------------------------------------------
 
 
@@ -457,6 +463,7 @@ def import_samples(params: ImportSamplesParams, import_run_id: int | None = None
     if metadata:
         apply_metadata_file(metadata.path, params, reference, run_id)
     count_new_mutations(run_id)
+    summarise_qc(run_id)
     summary = finish_import_run(
         KIND,
         run_id,

@@ -98,7 +98,8 @@ def summary_markdown(title: str, summary: Mapping[str, Any], links: Mapping[str,
 
     :param summary: the ``ImportRun.summary`` dict; understood keys: ``counts`` (name → int),
         ``steps`` (name → {"seconds": float, ...}), ``failures`` (list of {"record", "reason"}),
-        ``cluster_jobs`` (list of {"key", "job_id", "state", "backend"}).
+        ``cluster_jobs`` (list of {"key", "job_id", "state", "backend"}), ``qc`` (sequences per
+        QC status and the ``worst`` ones, from ``workflows.queries.qc_summary``).
     """
     lines = [f"# {title}", ""]
     counts = summary.get("counts") or {}
@@ -130,6 +131,7 @@ def summary_markdown(title: str, summary: Mapping[str, Any], links: Mapping[str,
         if len(failures) > len(shown):
             lines.append(f"- … and {len(failures) - len(shown)} more (see the failures table)")
         lines.append("")
+    lines += _qc_lines(summary.get("qc") or {})
     jobs = summary.get("cluster_jobs") or []
     if jobs:
         lines += ["## Cluster jobs", "", "| chunk | backend | job id | state |"]
@@ -144,6 +146,26 @@ def summary_markdown(title: str, summary: Mapping[str, Any], links: Mapping[str,
         lines += ["## Links", ""]
         lines += [f"- [{label}]({url})" for label, url in links.items()]
     return "\n".join(lines) + "\n"
+
+
+def _qc_lines(qc: Mapping[str, Any]) -> list[str]:
+    """The "Sequence QC" section: sequences per status, then the worst with their reasons."""
+    if not qc:
+        return []
+    lines = ["## Sequence QC", "", "| status | sequences |", "|---|---:|"]
+    lines += [f"| {s} | {qc.get(s, 0)} |" for s in ("good", "mediocre", "bad")]
+    if qc.get("no_qc"):
+        lines.append(f"| no QC (aligned before QC existed) | {qc['no_qc']} |")
+    lines.append("")
+    for item in qc.get("worst") or []:
+        reasons = "; ".join(item.get("reasons") or []) or "?"
+        lines.append(
+            f"- `{item.get('record', '?')}` ({item.get('replicon', '')}): "
+            f"{item.get('status')}, score {item.get('score')}: {reasons}"
+        )
+    if qc.get("worst"):
+        lines.append("")
+    return lines
 
 
 def publish_summary(

@@ -11,6 +11,7 @@ divided by 100, rated good (< 30), mediocre (30 to < 100) or bad (>= 100). Setti
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -33,6 +34,7 @@ __all__ = [
     "base_counts",
     "config_for",
     "overall_score",
+    "qc_issues",
     "qc_json",
     "run_qc",
 ]
@@ -117,3 +119,23 @@ def qc_json(qc: QcResult) -> dict[str, Any]:
             for r in qc.rules
         },
     }
+
+
+def qc_issues(data: Mapping[str, Any], items: int = 5) -> list[str]:
+    """Why a sequence is not good: one phrase per rule that scored, worst first.
+
+    :param data: :func:`qc_json` of the sequence (as stored), so stored QC reads the same.
+    :param items: items listed per rule at most.
+
+    >>> qc_issues({"rules": {"frameshifts": {"score": 75, "status": "mediocre", "count": 1,
+    ...     "items": ["ORF1b:525-2696"], "known": []}}})
+    ['frameshifts 1 [ORF1b:525-2696] (score 75, mediocre)']
+    """
+    rules = sorted(data.get("rules", {}).items(), key=lambda item: -item[1]["score"])
+    return [
+        f"{name} {rule['count']}"
+        + (f" [{', '.join(rule['items'][:items])}]" if rule["items"] else "")
+        + f" (score {rule['score']:.0f}, {rule['status']})"
+        for name, rule in rules
+        if rule["score"] > 0
+    ]
