@@ -94,6 +94,11 @@ def test_command_imports_sars_cov_2_12_with_metadata_and_a_rerun_is_a_noop(
     (summary,) = artifacts_by_key(f"samples-import-{run.pk}-summary")
     assert "| records read | 12 |" in summary.data
     assert "## Time per step" in summary.data and "## Cluster jobs" in summary.data
+    # sequence QC of the 12 records: every sequence rated, the worst listed with reasons
+    qc = run.summary["qc"]
+    assert qc["good"] + qc["mediocre"] + qc["bad"] == 12 and qc["no_qc"] == 0
+    assert qc["bad"] >= 1 and qc["worst"][0]["status"] == "bad" and qc["worst"][0]["reasons"]
+    assert "## Sequence QC" in summary.data and f"`{qc['worst'][0]['record']}`" in summary.data
     before = db_contents()
     jobs = ClusterJob.objects.count()
 
