@@ -219,3 +219,33 @@ def test_stored_per_sequence_and_summarised_for_the_run(sc2_12: dict[str, dict])
     text = summary_markdown("Samples import", {"qc": summary}, {})
     assert "## Sequence QC" in text and f"`{worst[0]['record']}`" in text
     assert f"| bad | {summary['bad']} |" in text
+
+
+def test_segmented_sample_takes_the_worst_segment(
+    client: Client, influenza_h1n1_reference, shared_data: Path
+) -> None:
+    """Influenza: 8 records per sample; the sample's QC is the worst segment's status and score,
+    the length-weighted coverage over all 8 replicons, and the N bases summed."""
+    folder = shared_data / "influenza/influenza-A/H1N1PDM_California"
+    cols = {"name": "name", "sequences": "sequences", "collection_date": "date"}
+    load_dataset(
+        "NC_026438.1", folder / "H1N1.sequences.fasta.xz", folder / "H1N1PDM.sequences.tsv", cols
+    )
+    reference = Reference.objects.get(accession="NC_026438.1")
+    lengths = dict(reference.replicons.values_list("id", "length"))
+    total = sum(lengths.values())
+    checked = 0
+    for sample in Sample.objects.filter(reference=reference):
+        alignments = list(Alignment.objects.filter(sequence__records__sample=sample))
+        if len(alignments) < 2:
+            continue
+        checked += 1
+        worst = max(alignments, key=lambda a: a.qc_score)
+        assert (sample.qc_status, sample.qc_score) == (worst.qc_status, worst.qc_score)
+        assert sample.missing_data == sum(a.missing_data for a in alignments)
+        weighted = sum(a.coverage * lengths[a.replicon_id] for a in alignments) / total
+        assert sample.coverage == pytest.approx(weighted)
+        genome = genomes(client, reference="NC_026438.1", name=sample.name)[0]
+        assert len(genome["qc"]["replicons"]) == len(alignments)
+        assert genome["qc"]["status"] == sample.qc_status
+    assert checked
