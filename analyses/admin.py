@@ -105,8 +105,8 @@ class MutationEffectAdmin(admin.ModelAdmin):
 
 @admin.register(Alignment)
 class AlignmentAdmin(admin.ModelAdmin):
-    list_display = ("id", "sequence", "replicon", "covered", "created")
-    list_filter = ("replicon",)
+    list_display = ("id", "sequence", "replicon", "covered", "qc_status", "qc_score", "created")
+    list_filter = ("replicon", "qc_status")
     raw_id_fields = ("sequence", "import_run")
     show_full_result_count = False
 

@@ -33,12 +33,18 @@ class SampleSequenceInline(admin.TabularInline):
 
 @admin.register(Sample)
 class SampleAdmin(admin.ModelAdmin):
-    list_display = ("name", "reference", "lineage", "collection_date", "country", "lab")
-    list_filter = ("reference", "genome_completeness", "data_set")
+    list_display = (
+        "name", "reference", "lineage", "collection_date", "country", "lab", "qc_status",
+    )  # fmt: skip
+    list_filter = ("reference", "genome_completeness", "data_set", "qc_status")
     search_fields = ("name", "lineage")
     date_hierarchy = "collection_date"
     raw_id_fields = ("study", "created_by_run", "updated_by_run")
-    readonly_fields = ("nt_mutation_ids", "aa_mutation_ids", "init_upload_date", "last_update_date")
+    # derived by the loader from the alignments (sample index), never edited by hand
+    readonly_fields = (
+        "nt_mutation_ids", "aa_mutation_ids", *Sample.QC_FIELDS, "init_upload_date",
+        "last_update_date",
+    )  # fmt: skip
     inlines = (SampleSequenceInline, SamplePropertyInline)
     show_full_result_count = False
 
