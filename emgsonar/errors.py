@@ -84,6 +84,12 @@ class AuthenticationRequiredError(EmgsonarError):
     code: ClassVar[str] = "not_authenticated"
 
 
+class ServiceUnavailableError(EmgsonarError):
+    """A service emgsonar needs is down or not set up (the Prefect server, a deployment)."""
+
+    code: ClassVar[str] = "service_unavailable"
+
+
 class PermissionDeniedError(EmgsonarError):
     """The authenticated user lacks the Django permission the operation needs."""
 

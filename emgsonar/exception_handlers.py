@@ -14,6 +14,7 @@ from emgsonar.errors import (
     EmgsonarError,
     NotFoundError,
     PermissionDeniedError,
+    ServiceUnavailableError,
 )
 
 _STATUS = {
@@ -21,6 +22,7 @@ _STATUS = {
     ConflictError: 409,
     AuthenticationRequiredError: 401,
     PermissionDeniedError: 403,
+    ServiceUnavailableError: 503,
 }
 
 

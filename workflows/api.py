@@ -8,7 +8,6 @@ ImportRun's state and summary with a link to the flow run.
 
 from django.http import HttpRequest
 from ninja import Router, Status
-from ninja.errors import HttpError
 
 from emgsonar.auth import WRITE_AUTH, request_user, require_permission
 from emgsonar.models import ImportRun
@@ -36,15 +35,12 @@ def start_import(request: HttpRequest, params: ImportSamplesParams) -> Status:
     """
     require_permission(request, "emgsonar.add_importrun")
     user = request_user(request)
-    try:
-        run = services.start_import_via_deployment(
-            ImportRun.Kind.SAMPLES,
-            "import_samples",
-            params.model_dump(mode="json"),
-            created_by_id=user.pk if user else None,
-        )
-    except services.OrchestratorUnavailableError as exc:
-        raise HttpError(503, str(exc))
+    run = services.start_import_via_deployment(
+        ImportRun.Kind.SAMPLES,
+        "import_samples",
+        params.model_dump(mode="json"),
+        created_by_id=user.pk if user else None,
+    )
     return Status(202, _out(run))
 
 

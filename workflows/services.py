@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from emgsonar.errors import ConflictError, EmgsonarError, NotFoundError
+from emgsonar.errors import ConflictError, EmgsonarError, NotFoundError, ServiceUnavailableError
 from emgsonar.models import ImportRun
 from emgsonar.versions import tool_versions
 
@@ -147,7 +147,7 @@ def get_summary(import_run_id: int) -> dict[str, Any]:
     return dict(ImportRun.objects.values_list("summary", flat=True).get(pk=import_run_id) or {})
 
 
-class OrchestratorUnavailableError(EmgsonarError):
+class OrchestratorUnavailableError(ServiceUnavailableError):
     """Prefect could not start a flow run (server down, deployment missing)."""
 
     code: ClassVar[str] = "orchestrator_unavailable"
@@ -181,7 +181,9 @@ def start_import_via_deployment(
     :raises OrchestratorUnavailableError: Prefect is down or the deployment does not exist (the
         ImportRun is then marked failed with the reason).
     """
+    import httpx
     from prefect.deployments import run_deployment
+    from prefect.exceptions import ObjectNotFound
 
     run = create_import_run(kind, parameters, created_by_id)
     name = deployment_name(flow_name)
@@ -193,14 +195,15 @@ def start_import_via_deployment(
             as_subflow=False,
             tags=["emgsonar", "api"],
         )
-    except Exception as exc:
+    except (httpx.HTTPError, ObjectNotFound) as exc:
+        # the server cannot be reached or answers with an error; 404: no such deployment
         reason = f"could not start a run of deployment {name}: {exc}"
         set_state(run.pk, State.FAILED, error=reason)
         raise OrchestratorUnavailableError(
             reason,
-            hint="check that the Prefect server runs and the flows are deployed "
+            hint="Check that the Prefect server runs and the flows are deployed "
             "(./taskw run; ./taskw deploy-flows)",
-        )
+        ) from exc
     ImportRun.objects.filter(pk=run.pk, flow_run_id__isnull=True).update(flow_run_id=flow_run.id)
     run.refresh_from_db()
     logger.info("import run #%s: started flow run %s of %s", run.pk, flow_run.id, name)

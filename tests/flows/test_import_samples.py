@@ -243,6 +243,32 @@ def test_bad_input_fails_the_import_run_with_the_reason(
         call_command("import_samples", "-r", "NOPE", "-f", str(bad))
 
 
+def test_the_metadata_file_is_parsed_once_per_run(
+    shared_data: Path,
+    sars_cov_2_reference: str,
+    import_dirs: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tsv = sc2(shared_data, "SARS-CoV-2_12.tsv.xz")
+    with lzma.open(tsv, "rt") as handle:
+        names = {line.split("\t")[0] for line in list(handle)[1:] if line.strip()}
+    parsed = []
+    real = samples_flow.read_metadata
+
+    def counting_read_metadata(path: Path, *args: object, **kwargs: object) -> object:
+        parsed.append(Path(path).name)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(samples_flow, "read_metadata", counting_read_metadata)
+    params = ImportSamplesParams(
+        reference=sars_cov_2_reference, metadata=tsv, cols={"name": "name"}
+    )
+    import_samples(params=params)
+
+    assert parsed == ["SARS-CoV-2_12.tsv.xz"]
+    assert set(Sample.objects.values_list("name", flat=True)) == names
+
+
 @pytest.mark.slurm
 def test_slurm_executor_gives_the_same_database_as_local(
     shared_data: Path, import_dirs: Path, slurm_cluster: None

@@ -70,6 +70,7 @@ def test_post_starts_a_run_of_the_deployment_and_get_reports_it() -> None:
     # no deployment yet: 503, and the ImportRun says why
     missing = client.post("/imports/", json=BODY, headers=auth)
     assert missing.status_code == 503
+    assert missing.json()["code"] == "orchestrator_unavailable"
     assert "import_samples/emgsonar" in missing.json()["detail"]
     assert ImportRun.objects.get().state == "failed"
 
@@ -102,3 +103,22 @@ def test_post_starts_a_run_of_the_deployment_and_get_reports_it() -> None:
     assert UUID(got.json()["flow_run_id"]) == run.flow_run_id
     assert client.get("/imports/999999/", headers=auth).status_code == 404
     assert client.get(f"/imports/{run.pk}/").status_code == 401
+
+
+def test_post_while_prefect_is_down_is_a_503_naming_the_cause() -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    _, key = user_with("add_importrun")
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):  # nothing listens
+        down = TestClient(api).post(
+            "/imports/", json=BODY, headers={"Authorization": f"Bearer {key}"}
+        )
+    assert down.status_code == 503
+    assert down.json() == {
+        "detail": "could not start a run of deployment import_samples/emgsonar: [Errno 111] "
+        "Connection refused. Check that the Prefect server runs and the flows are deployed "
+        "(./taskw run; ./taskw deploy-flows).",
+        "code": "orchestrator_unavailable",
+    }
+    run = ImportRun.objects.get()
+    assert run.state == "failed" and "Connection refused" in run.error

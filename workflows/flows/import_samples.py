@@ -10,7 +10,8 @@ Re-running the same import is cheap and changes nothing: the split leaves out se
 aligned already, a chunk whose results file exists is not aligned again (results live in a
 content-addressed directory, keyed by reference and chunk content, and cluster jobs are keyed
 the same way), and loading is idempotent by sequence hash and record name.
-Tasks pass ids, paths and hashes — never ORM objects — so a task can run in any process.
+Tasks pass ids, paths, hashes and plain data (the parsed metadata table) — never ORM objects —
+so a task can run in any process.
 """
 
 import workflows.prefect_utils.django_setup  # noqa: F401
@@ -48,7 +49,7 @@ from emgsonar.config import Executor
 from emgsonar.errors import NotFoundError
 from emgsonar.models import ImportRun
 from emgsonar.versions import tool_versions
-from ena_like.metadata import read_metadata, validate_mapping
+from ena_like.metadata import MetadataTable, read_metadata, validate_mapping
 from ena_like.services.properties import declared_properties
 from ena_like.services.samples import apply_metadata
 from workflows import queries, services
@@ -129,16 +130,19 @@ def resolve_reference(accession: str) -> ReferenceRef:
     ref = Reference.objects.filter(accession=accession.strip()).first()
     if ref is None:
         raise NotFoundError(
-            f"unknown reference {accession!r}", hint="import it first: manage.py import_reference"
+            f"unknown reference {accession!r}", hint="Import it first: manage.py import_reference"
         )
     return ReferenceRef(ref.pk, ref.accession, ref.content_hash)
 
 
 @django_task(name="check-metadata", cache_policy=NO_CACHE)
-def check_metadata(path: Path, params: ImportSamplesParams, import_run_id: int) -> dict[str, str]:
+def check_metadata(path: Path, params: ImportSamplesParams, import_run_id: int) -> MetadataTable:
     """Read and validate the whole metadata table before any sequence is touched.
 
-    :returns: record id → sample name for records grouped into samples (``sequences`` column).
+    The file is parsed here only: the flow hands the table to ``apply-metadata``.
+
+    :returns: the parsed table (``sample_of_records()``: record id → sample name for records
+        grouped into samples by the ``sequences`` column).
     """
     with services.timed_step(import_run_id, "check metadata") as step:
         table = read_metadata(
@@ -153,7 +157,7 @@ def check_metadata(path: Path, params: ImportSamplesParams, import_run_id: int) 
         import_run_id,
         counts={"metadata_rows": len(table.rows), "metadata_rows_skipped": len(table.skipped)},
     )
-    return table.sample_of_records()
+    return table
 
 
 @django_task(name="split", cache_policy=NO_CACHE)
@@ -371,17 +375,11 @@ def _chunk(manifest_path: Path, job: ChunkJob) -> Any:
 
 @django_task(name="apply-metadata", cache_policy=NO_CACHE)
 def apply_metadata_file(
-    path: Path, params: ImportSamplesParams, reference: ReferenceRef, run_id: int
+    table: MetadataTable, reference: ReferenceRef, run_id: int
 ) -> dict[str, Any]:
-    """Write the metadata (fixed columns and typed properties) of every valid row."""
+    """Write the metadata (fixed columns and typed properties) of every valid row of the table
+    ``check-metadata`` parsed."""
     with services.timed_step(run_id, "apply metadata") as step:
-        table = read_metadata(
-            path,
-            params.cols,
-            auto_link=params.auto_link,
-            properties=declared_properties(),
-            skip_invalid_rows=params.skip_invalid_rows,
-        )
         stats = apply_metadata(table, run_id, reference_id=reference.id).as_dict()
         step["records"] = len(table.rows)
     skipped = [
@@ -436,7 +434,8 @@ def import_samples(params: ImportSamplesParams, import_run_id: int | None = None
     run_id = start_import_run(KIND, params.model_dump(mode="json"), import_run_id)
     reference = resolve_reference(params.reference)
     metadata = download(params.metadata, params.metadata_sha256) if params.metadata else None
-    sample_of = check_metadata(metadata.path, params, run_id) if metadata else {}
+    table = check_metadata(metadata.path, params, run_id) if metadata else None
+    sample_of = table.sample_of_records() if table is not None else {}
     if params.fasta:
         fasta = download(params.fasta, params.fasta_sha256)
         manifest = split(fasta.path, reference, chunk_size, sample_of, executor, run_id)
@@ -460,8 +459,8 @@ def import_samples(params: ImportSamplesParams, import_run_id: int | None = None
             ids = annotate(manifest, job, reference, run_id)
             load(manifest, job, reference, ids, run_id)
             progress.advance(note=f"chunk {job.index}: {job.records} records")
-    if metadata:
-        apply_metadata_file(metadata.path, params, reference, run_id)
+    if table is not None:
+        apply_metadata_file(table, reference, run_id)
     count_new_mutations(run_id)
     summarise_qc(run_id)
     summary = finish_import_run(
