@@ -180,8 +180,7 @@ _NO_QC: SampleQc = (None, None, None, None)
 
 def _stored_qc(cursor, samples: Collection[int]) -> dict[int, SampleQc]:
     cursor.execute(
-        f"SELECT id, qc_status, qc_score, coverage, missing_data FROM {SAMPLE} "
-        "WHERE id = ANY(%s)",
+        f"SELECT id, qc_status, qc_score, coverage, missing_data FROM {SAMPLE} WHERE id = ANY(%s)",
         [sorted(samples)],
     )
     return {row[0]: tuple(row[1:]) for row in cursor.fetchall()}
