@@ -213,8 +213,8 @@ class QcRuleOut(Schema):
     score: float
     status: str = Field(description="good | mediocre | bad")
     count: int = Field(description="What the rule counted, known items excluded")
-    items: list[str] = Field(description="The counted items, 1-based (ORF8:Q27*, ORF3a:257-276)")
-    known: list[str] = Field(description="Items known for the reference: found, not scored")
+    items: list[str] = Field([], description="Counted items, 1-based (ORF8:Q27*, ORF3a:257-276)")
+    known: list[str] = Field([], description="Items known for the reference: found, not scored")
 
 
 class SequenceQcOut(Schema):
