@@ -29,6 +29,9 @@ _AA = "ACDEFGHIKLMNPQRSTVWYUOXBZJacdefghiklmnpqrstvwyuoxbzj*"
 _DEL = re.compile(r"^del:(\d+)(?:-(\d+))?$")
 _SUB_NT = re.compile(rf"^([{_NT}])(\d+)([{_NT}])$")
 _INS_NT = re.compile(rf"^([{_NT}.])(\d+)\1([{_NT}]+)$")
+#: ``A29903NNNN``: bases after an anchor, not repeating it, holding N or other IUPAC codes —
+#: an insertion of unknown sequence (never called, so it matches nothing; not a bad label)
+_INS_NT_UNKNOWN = re.compile(rf"^([{_NT}])(\d+)([{_NT}]*[RYSWKMBDHVNryswkmbdhvn][{_NT}]*)$")
 _SUB_AA = re.compile(rf"^([{re.escape(_AA)}])(\d+)([{re.escape(_AA)}])$")
 _INS_AA = re.compile(rf"^([{re.escape(_AA)}])(\d+)\1([{re.escape(_AA)}]+)$")
 
@@ -165,6 +168,13 @@ def parse_label(text: str, genes: Collection[str] | None = None) -> ParsedMutati
             )
         if pos < 1:
             raise _bad(text)
+        return ParsedMutation(
+            stripped, molecule, "insertion", pos - 1, pos, anchor, anchor + match.group(3),
+            replicon, gene,
+        )  # fmt: skip
+    match = _INS_NT_UNKNOWN.match(body) if molecule == "nt" else None
+    if match and int(match.group(2)) >= 1 and len(match.group(3)) > 1:
+        anchor, pos = match.group(1), int(match.group(2))
         return ParsedMutation(
             stripped, molecule, "insertion", pos - 1, pos, anchor, anchor + match.group(3),
             replicon, gene,
