@@ -1,6 +1,13 @@
 """Response schemas of the reference-data endpoints."""
 
 from ninja import Field, Schema
+from pydantic import ConfigDict
+
+
+class ForbidExtra(Schema):
+    """Input schema base: unknown parameters are an error."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class ReferenceOut(Schema):
@@ -171,3 +178,39 @@ class SublineagesOut(Schema):
     """The lineage itself and all its descendants, sorted."""
 
     sublineages: list[str]
+
+
+class AccessionsOut(Schema):
+    accessions: list[str]
+
+
+class GeneSymbolsOut(Schema):
+    gene_symbols: list[str] = Field(description="CDS and gene symbols, sorted")
+
+
+class MoleculeOut(Schema):
+    """A replicon as sonar's ``get_molecule_data`` answers it (our names and sonar's)."""
+
+    id: int
+    accession: str
+    description: str
+    length: int
+    sequence: str
+    molecule_type: str
+    type: str = Field(description="Sonar's name of molecule_type")
+    topology: str
+    position: int
+    segment_number: int = Field(description="Sonar's name of position")
+    reference_id: int
+    reference: str
+    translation_id: int = Field(description="NCBI genetic code of the replicon's CDS")
+
+
+class AlignmentDataOut(Schema):
+    """One alignment as sonar's ``get_alignment_data`` answers it."""
+
+    id: int
+    alignment_id: int = Field(description="Same as id (sonar's key)")
+    replicon_id: int
+    sequence_id: int
+    sequence_name: str | None = Field(description="A record holding the sequence")

@@ -75,6 +75,10 @@ class ApiConfig(BaseModel):
 
     #: when false, reads need an authenticated user too
     public_reads: bool = True
+    #: origins (scheme://host[:port]) whose browsers may read API responses, e.g. the sonar
+    #: web frontend served from its own host; JSON list in the environment
+    #: (``EMGSONAR_API__CORS_ALLOWED_ORIGINS='["http://127.0.0.1:5173"]'``); empty: none
+    cors_allowed_origins: list[str] = []
     default_limit: int = 100
     default_page_size: int = 20
     max_limit: int = 10_000

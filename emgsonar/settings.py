@@ -21,6 +21,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
+    "corsheaders",
     "ninja",
     "emgsonar",
     "ena_like",
@@ -31,6 +32,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # before CommonMiddleware, so redirects and preflights carry the CORS headers too
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -39,6 +42,10 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "emgsonar.urls"
+
+#: browser clients on other origins (the sonar web frontend); only the API answers them
+CORS_ALLOWED_ORIGINS = EMGSONAR_CONFIG.api.cors_allowed_origins
+CORS_URLS_REGEX = r"^/api/.*$"
 
 TEMPLATES = [
     {

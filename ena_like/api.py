@@ -15,8 +15,11 @@ from ena_like import queries
 from ena_like.exports import csv_lines, expand_columns
 from ena_like.schemas import (
     AddPropertyIn,
+    AllPropertiesOut,
     BulkSequenceDataIn,
     DatabaseInfoOut,
+    DatasetOptionOut,
+    DeletePropertyIn,
     DeleteSamplesIn,
     DeleteSamplesOut,
     DeleteSequencesIn,
@@ -31,6 +34,8 @@ from ena_like.schemas import (
     LineagesOut,
     MatchParams,
     MetadataCoverageOut,
+    MutationsCountOut,
+    OptionalReferenceParams,
     PlotCustomParams,
     PlotCustomXYParams,
     PropertyNameParams,
@@ -129,12 +134,14 @@ def filtered_statistics(request: HttpRequest, params: Query[FilterParams]):
 
 
 @router.get("samples/distinct_lineages/", response={200: LineagesOut, **ERRORS})
+@router.get("lineages/distinct_lineages/", response={200: LineagesOut, **ERRORS})
 def distinct_lineages(request: HttpRequest, params: Query[ReferenceParams]):
     """Lineages seen on samples (``null`` for samples without)."""
     return {"lineages": queries.distinct_lineages(queries.reference_or_none(params.accession()))}
 
 
 @router.get("samples/full_lineages/", response={200: LineagesOut, **ERRORS})
+@router.get("lineages/full_lineages/", response={200: LineagesOut, **ERRORS})
 def full_lineages(request: HttpRequest, params: Query[ReferenceParams]):
     """Every lineage name of the reference's nomenclature."""
     return {"lineages": queries.full_lineages(queries.reference_or_none(params.accession()))}
@@ -239,15 +246,33 @@ def delete_sequence_data(request: HttpRequest):
     response={200: DetailOut, 201: DetailOut, **ERRORS},
     auth=WRITE_AUTH,
     tags=["properties"],
+    openapi_extra=body_doc(AddPropertyIn),
 )
-def add_property(request: HttpRequest, body: AddPropertyIn):
-    """Declare a typed custom property (sonar's ``add_property``); 200 if it already exists."""
+def add_property(request: HttpRequest):
+    """Declare a typed custom property (sonar's ``add_property``, JSON or form body, as its
+    CLI sends); 200 if it already exists, also when the name is a fixed sample column."""
     require_permission(request, "ena_like.add_property")
-    existed = queries.property_exists(body.name)
-    prop = properties.add_property(body.name, body.datatype_name(), body.description or "")
-    if existed:
-        return Status(200, {"detail": f"Property '{prop.name}' already exists"})
-    return Status(201, {"detail": f"Property '{prop.name}' added successfully"})
+    body = parse_body(request, AddPropertyIn)
+    done = properties.declare_property(body.name, body.datatype_name(), body.description or "")
+    if not done.created:
+        return Status(200, {"detail": f"Property '{done.name}' already exists"})
+    return Status(201, {"detail": f"Property '{done.name}' added successfully"})
+
+
+@router.post(
+    "properties/delete_property/",
+    response={200: DetailOut, **ERRORS},
+    auth=WRITE_AUTH,
+    tags=["properties"],
+    openapi_extra=body_doc(DeletePropertyIn),
+)
+def delete_property(request: HttpRequest):
+    """Delete a custom property and its values (JSON or form body ``{name}``)."""
+    require_permission(request, "ena_like.delete_property")
+    body = parse_body(request, DeletePropertyIn)
+    if properties.delete_property(body.name) == 0:
+        return {"detail": f"No matching property '{body.name.strip()}' found for deletion"}
+    return {"detail": f"Property '{body.name.strip()}' deleted successfully"}
 
 
 # --- properties ------------------------------------------------------------------------------
@@ -272,6 +297,39 @@ def get_property(request: HttpRequest, pk: int):
 def distinct_property_names(request: HttpRequest):
     """Custom property names, then the sample columns."""
     return {"property_names": queries.property_names()}
+
+
+@router.get(
+    "properties/get_all_properties/",
+    response={200: AllPropertiesOut, **ERRORS},
+    tags=["properties"],
+)
+def get_all_properties(request: HttpRequest, params: Query[OptionalReferenceParams]):
+    """Sample columns and custom properties with sonar's query type and their number of
+    distinct values among the reference's samples (the frontend's property chooser)."""
+    reference = queries.reference_or_none(params.accession())
+    return {"keys": queries.ALL_PROPERTIES_KEYS, "values": queries.all_properties(reference)}
+
+
+@router.get(
+    "references/dataset_options/",
+    response={200: dict[str, DatasetOptionOut], **ERRORS},
+    tags=["reference data"],
+)
+def dataset_options(request: HttpRequest):
+    """Per organism: accessions of references with samples, and their samples' data sets."""
+    return queries.dataset_options()
+
+
+@router.get(
+    "mutations/distinct_mutations_count/",
+    response={200: MutationsCountOut, **ERRORS},
+    tags=["reference data"],
+)
+def distinct_mutations_count(request: HttpRequest, params: Query[OptionalReferenceParams]):
+    """How many distinct NT mutations the samples (of the reference) carry."""
+    reference = queries.reference_or_none(params.accession())
+    return {"distinct_mutations_count": queries.distinct_mutations_count(reference)}
 
 
 @router.get(

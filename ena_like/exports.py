@@ -32,7 +32,14 @@ from django.db.models import F, OuterRef, QuerySet
 from analyses.models import AminoAcidMutation, Cds, MutationCount, NucleotideMutation, Reference
 from ena_like.filters import FilterError
 from ena_like.models import Property, Sample, SampleSequence
-from ena_like.queries import ProfileBuilder, _custom_value, _plain, iter_batches
+from ena_like.queries import (
+    ProfileBuilder,
+    _custom_value,
+    _plain,
+    frameshift_exists,
+    iter_batches,
+    nt_label,
+)
 
 GENOMIC, PROTEOMIC = "genomic_profiles", "proteomic_profiles"
 _SAMPLE_COLUMNS = {
@@ -114,7 +121,7 @@ def _row(builder: ProfileBuilder, sample: Sample, columns: list[str]) -> list[ob
             row.append(", ".join(genomic.get(column.split(": ", 1)[1].strip(), {})))
         elif column.startswith(f"{PROTEOMIC}:"):
             proteomic = proteomic if proteomic is not None else builder.proteomic(sample)
-            row.append(", ".join(proteomic.get(column.split(": ", 1)[1].strip(), [])))
+            row.append(", ".join(proteomic.get(column.split(": ", 1)[1].strip(), {})))
         elif column == "sequences":
             row.append(_cell(sorted(builder.sequences.get(sample.pk, []))))
         elif column in props:
@@ -212,12 +219,16 @@ class _Labels:
 
     def _fetch(self, ids) -> None:
         if self.level == "nt":
-            rows = NucleotideMutation.objects.filter(id__in=ids).values_list(
-                "id", "start", "end", "alt", "label", "replicon__accession"
+            rows = (
+                NucleotideMutation.objects.filter(id__in=ids)
+                .annotate(frameshift=frameshift_exists())
+                .values_list(
+                    "id", "start", "end", "alt", "label", "replicon__accession", "frameshift"
+                )
             )
-            for mid, start, end, alt, label, accession in rows:
+            for mid, start, end, alt, label, accession, frameshift in rows:
                 col = -1 if "N" in alt else self.column_of.get(accession, -1)
-                self.keys[mid] = (col, start, end, mid, label)
+                self.keys[mid] = (col, start, end, mid, nt_label(label, frameshift))
         else:
             rows = AminoAcidMutation.objects.filter(id__in=ids).values_list(
                 "id",

@@ -14,7 +14,18 @@ from itertools import islice
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, F, IntegerField, Max, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+)
 from django.db.models.expressions import RawSQL
 
 import emgsonar
@@ -249,6 +260,31 @@ def _plain(value: Any) -> Any:
     return value
 
 
+#: sonar's suffix on the NT label of an indel that shifts a reading frame (``del:28271*fs``)
+FRAMESHIFT_SUFFIX = "*fs"
+
+
+def is_frameshift_term(seq_ontology: str) -> bool:
+    """Whether an effect term marks a frameshift (``frameshift_variant``, possibly combined
+    with others as ``frameshift_variant&stop_gained``)."""
+    return "frameshift_variant" in seq_ontology
+
+
+def frameshift_exists() -> Exists:
+    """SQL twin of :func:`is_frameshift_term` for ``NucleotideMutation`` rows: true when the
+    mutation has a frameshift effect (lets streamed exports label ``*fs`` in their query)."""
+    return Exists(
+        MutationEffect.objects.filter(
+            mutation=OuterRef("pk"), seq_ontology__contains="frameshift_variant"
+        )
+    )
+
+
+def nt_label(label: str, frameshift: bool) -> str:
+    """The NT label as sonar shows it: stored label, plus ``*fs`` for a frameshifting indel."""
+    return label + FRAMESHIFT_SUFFIX if frameshift else label
+
+
 class ProfileBuilder:
     """Profiles, properties and sequences of a batch of samples in a fixed number of queries.
 
@@ -266,7 +302,13 @@ class ProfileBuilder:
         self.replicons: dict[int, set[str]] = defaultdict(set)
         self.nt: dict[int, dict] = {}
         self.effects: dict[int, list[str]] = defaultdict(list)
+        #: effects of an NT mutation on one CDS: (mutation id, CDS id) → effects
+        self.cds_effects: dict[tuple[int, int], list[str]] = defaultdict(list)
+        #: NT mutations that shift a reading frame (their labels carry sonar's ``*fs``)
+        self.frameshifts: set[int] = set()
         self.aa: dict[int, dict] = {}
+        #: per sample, each AA mutation's NT parents (from its alignments' ``aa_parents``)
+        self.parents: dict[int, dict[int, list[int]]] = defaultdict(dict)
         self.unknown: dict[int, list[tuple]] = defaultdict(list)
         #: per sample, the QC of each aligned replicon (``Alignment.qc``)
         self.qc: dict[int, dict[str, dict]] = defaultdict(dict)
@@ -288,16 +330,19 @@ class ProfileBuilder:
             seq_of[sequence_id].append(sample_id)
         alignments = list(
             Alignment.objects.filter(sequence_id__in=list(seq_of)).values_list(
-                "id", "sequence_id", "replicon__accession", "qc"
+                "id", "sequence_id", "replicon__accession", "aa_parents", "qc"
             )
         )
         samples_of_alignment: dict[int, list[int]] = {}
-        for aln_id, sequence_id, accession, qc in alignments:
+        for aln_id, sequence_id, accession, aa_parents, qc in alignments:
             samples_of_alignment[aln_id] = seq_of[sequence_id]
             for sample_id in seq_of[sequence_id]:
                 self.replicons[sample_id].add(accession)
                 if qc is not None:
                     self.qc[sample_id][accession] = qc
+                parents = self.parents[sample_id]
+                for aa_id, nt_ids in (aa_parents or {}).items():
+                    parents.setdefault(int(aa_id), []).extend(nt_ids)
         nt_ids = sorted({i for s in samples for i in s.nt_mutation_ids})
         aa_ids = sorted({i for s in samples for i in s.aa_mutation_ids})
         if nt_ids:
@@ -307,14 +352,18 @@ class ProfileBuilder:
                     "id", "start", "end", "ref", "alt", "label", accession=F("replicon__accession")
                 )
             }
-            for mutation_id, term, impact in (
+            for mutation_id, cds_id, term, impact in (
                 MutationEffect.objects.filter(mutation_id__in=nt_ids)
                 .order_by("mutation_id", "cds_id", "id")
-                .values_list("mutation_id", "seq_ontology", "impact")
+                .values_list("mutation_id", "cds_id", "seq_ontology", "impact")
             ):
                 text = f"{term} {impact}"
                 if text not in self.effects[mutation_id]:
                     self.effects[mutation_id].append(text)
+                if cds_id is not None:
+                    self.cds_effects[(mutation_id, cds_id)].append(text)
+                if is_frameshift_term(term):
+                    self.frameshifts.add(mutation_id)
         if aa_ids:
             self.aa = {
                 row["id"]: row
@@ -372,8 +421,9 @@ class ProfileBuilder:
             row = self.nt.get(mutation_id)
             if row is None or (not self.show_nx and "N" in row["alt"]):
                 continue
+            label = nt_label(row["label"], mutation_id in self.frameshifts)
             per.setdefault(row["accession"], []).append(
-                (row["start"], row["end"], row["label"], self.effects.get(mutation_id, []))
+                (row["start"], row["end"], label, self.effects.get(mutation_id, []))
             )
         for level, accession, span, sequence in self.unknown.get(sample.pk, ()):
             if level == "nt":
@@ -386,23 +436,39 @@ class ProfileBuilder:
             for acc, items in sorted(per.items())
         }
 
-    def proteomic(self, sample: Sample) -> dict[str, list[str]]:
-        """``{"<replicon>: <CDS>": [labels]}``, labels by position."""
+    def proteomic(self, sample: Sample) -> dict[str, dict[str, list[str]]]:
+        """``{"<replicon>: <CDS>": {label: ["<seq_ontology> <impact>", …]}}``, labels by
+        position; an AA mutation's effects are those its NT parents (in this sample) have on
+        that CDS, so it is coloured like the change that caused it."""
         per: dict[str, list[tuple]] = defaultdict(list)
+        parents = self.parents.get(sample.pk, {})
         for mutation_id in sample.aa_mutation_ids:
             row = self.aa.get(mutation_id)
             if row is None or (not self.show_nx and "X" in row["alt"]):
                 continue
             key = self._cds_key(row["accession"], row["protein_id"], row["symbol"])
-            per[key].append((row["symbol"], row["start"], row["end"], row["label"]))
+            effects = self._parent_effects(parents.get(mutation_id, ()), row["cds_id"])
+            per[key].append((row["symbol"], row["start"], row["end"], row["label"], effects))
         for level, cds, span, _ in self.unknown.get(sample.pk, ()):
             if level == "aa":
                 key = self._cds_key(cds["accession"], cds["protein_id"], cds["symbol"])
                 protein = cds["translation"]
                 for pos in range(span.lower, min(span.upper, len(protein))):
                     label = f"{cds['symbol']}:{protein[pos]}{pos + 1}X"
-                    per[key].append((cds["symbol"], pos, pos + 1, label))
-        return {key: [t[3] for t in sorted(items)] for key, items in sorted(per.items())}
+                    per[key].append((cds["symbol"], pos, pos + 1, label, []))
+        return {
+            key: {t[3]: t[4] for t in sorted(items, key=lambda t: t[:4])}
+            for key, items in sorted(per.items())
+        }
+
+    def _parent_effects(self, parent_ids: Iterable[int], cds_id: int) -> list[str]:
+        """The distinct effects of ``parent_ids`` on CDS ``cds_id``, in parent order."""
+        effects: list[str] = []
+        for parent in sorted(set(parent_ids)):
+            for text in self.cds_effects.get((parent, cds_id), ()):
+                if text not in effects:
+                    effects.append(text)
+        return effects
 
     def properties_of(self, sample: Sample) -> list[dict]:
         """Custom properties, then the fixed columns with a value, then ``length``."""
@@ -438,7 +504,12 @@ class ProfileBuilder:
             "sequences": sorted(self.sequences.get(sample.pk, [])),
             "genomic_profiles": self.genomic(sample),
             "proteomic_profiles": self.proteomic(sample),
-            "properties": self.properties_of(sample),
+            # sonar's table reads the upload dates from ``properties`` too (as dates)
+            "properties": [
+                *self.properties_of(sample),
+                {"name": "init_upload_date", "value": _plain(sample.init_upload_date)},
+                {"name": "last_update_date", "value": _plain(sample.last_update_date)},
+            ],
             "qc": self.qc_of(sample),
             "init_upload_date": sample.init_upload_date,
             "last_update_date": sample.last_update_date,
@@ -852,3 +923,135 @@ def sample_by_name(name: str) -> Sample:
     if found is None:
         raise NotFoundError(f"unknown sample '{name}'")
     return found
+
+
+# --- sonar frontend: dataset chooser, property chooser, mutation count ------------------------
+#: how sonar's frontend shows a sample whose ``data_set`` is the empty string
+EMPTY_DATA_SET = "-Empty-"
+
+
+def dataset_options() -> dict[str, dict[str, list[str]]]:
+    """Sonar's ``dataset_options``: per organism, the accessions of its references that have
+    samples and the data sets of those samples (``""`` as ``-Empty-``, NULL left out).
+
+    Only references with samples are listed, as in sonar: the home page preselects the first
+    organism and accession, which must not be an empty one.
+    """
+    pairs = (
+        Sample.objects.filter(reference__isnull=False)
+        .values_list("reference_id", "data_set")
+        .distinct()
+        .order_by()
+    )
+    data_sets: dict[int, set[str]] = defaultdict(set)
+    for reference_id, data_set in pairs:
+        named = data_sets.setdefault(reference_id, set())  # listed even if all are NULL
+        if data_set is not None:
+            named.add(data_set or EMPTY_DATA_SET)
+    result: dict[str, dict[str, set[str]]] = {}
+    for ref in Reference.objects.filter(pk__in=list(data_sets)).order_by("id"):
+        entry = result.setdefault(
+            ref.organism or ref.accession, {"accessions": set(), "data_sets": set()}
+        )
+        entry["accessions"].add(ref.accession)
+        entry["data_sets"] |= data_sets[ref.pk]
+    return {
+        organism: {"accessions": sorted(e["accessions"]), "data_sets": sorted(e["data_sets"])}
+        for organism, e in result.items()
+    }
+
+
+#: the sample columns in sonar's ``get_all_properties``, with sonar's query type and our text
+_COLUMN_INFO: dict[str, tuple[str, str]] = {
+    "name": ("value_varchar", "Sample name (fixed column)"),
+    "collection_date": ("value_date", "Date the sample was collected"),
+    "lineage": ("value_varchar", "Lineage of the sample"),
+    "country": ("value_varchar", "Country the sample comes from"),
+    "host": ("value_varchar", "Host organism"),
+    "zip_code": ("value_varchar", "Postal code of the sampling site"),
+    "lab": ("value_varchar", "Laboratory that sequenced the sample"),
+    "sequencing_tech": ("value_varchar", "Sequencing technology"),
+    "sequencing_reason": ("value_varchar", "Why the sample was sequenced"),
+    "genome_completeness": ("value_varchar", "complete or partial"),
+    "data_set": ("value_varchar", "Data set the sample belongs to"),
+    "length": ("value_integer", "Total length of the sample's sequences (bases)"),
+    "init_upload_date": ("value_date", "When the sample was first imported (fixed column)"),
+    "last_update_date": ("value_date", "When the sample was last changed (fixed column)"),
+    "qc_status": ("value_varchar", "Sequence QC status: good, mediocre or bad (derived)"),
+    "qc_score": ("value_float", "Sequence QC score (derived)"),
+    "coverage": ("value_float", "Share of the reference with informative bases (derived)"),
+    "missing_data": ("value_integer", "N bases in the sample's sequences (derived)"),
+}
+#: columns the coverage table does not track (always set, or derived): always counted
+_UNTRACKED = {"init_upload_date", "last_update_date", *Sample.QC_FIELDS}
+ALL_PROPERTIES_KEYS = ["name", "query_type", "description", "default", "unique_values_count"]
+
+
+def all_properties(reference: Reference | None) -> list[dict]:
+    """Sonar's ``get_all_properties``: the sample columns, then the custom properties by name,
+    each with its query type (``value_varchar``, ``value_date`` …, which picks the operators
+    the frontend offers) and its number of distinct values among the reference's samples.
+
+    One aggregate over the samples for the columns that have a value at all (the maintained
+    coverage says which; names are unique, so their count is the coverage), then one
+    ``GROUP BY`` of the custom property rows per value column in use.
+    """
+    coverage = stored_coverage(reference)
+    samples = Sample.objects.all()
+    if reference is not None:
+        samples = samples.filter(reference=reference)
+    counted = [c for c in _COLUMN_INFO if c != "name" and (c in _UNTRACKED or coverage.get(c))]
+    distinct = samples.aggregate(
+        **{c: Count(c, distinct=True, filter=_has_value(c)) for c in counted}
+    )
+    distinct["name"] = coverage.get("name", 0)
+    rows = [
+        {
+            "name": name,
+            "query_type": query_type,
+            "description": description,
+            "default": None,
+            "unique_values_count": distinct.get(name, 0),
+        }
+        for name, (query_type, description) in _COLUMN_INFO.items()
+    ]
+    props = list(Property.objects.order_by("name"))
+    counts = _property_value_counts(props, samples)
+    rows.extend(
+        {
+            "name": prop.name,
+            "query_type": f"value_{prop.datatype}",
+            "description": prop.description,
+            "default": None,
+            "unique_values_count": counts.get(prop.pk, 0),
+        }
+        for prop in props
+    )
+    return rows
+
+
+def _property_value_counts(props: list[Property], samples: QuerySet[Sample]) -> dict[int, int]:
+    """Distinct values per custom property among ``samples``: one query per value column."""
+    by_column: dict[str, list[int]] = defaultdict(list)
+    for prop in props:
+        by_column[prop.value_column].append(prop.pk)
+    counts: dict[int, int] = {}
+    for column, ids in by_column.items():
+        rows = (
+            SampleProperty.objects.filter(property_id__in=ids, sample__in=samples.values("pk"))
+            .values("property_id")
+            .annotate(n=Count(column, distinct=True))
+            .order_by()
+            .values_list("property_id", "n")
+        )
+        counts.update(rows)
+    return counts
+
+
+def distinct_mutations_count(reference: Reference | None) -> int:
+    """Distinct nucleotide mutations carried by at least one sample (of the reference), from
+    the maintained ``MutationCount`` (rows exist only while a sample carries the mutation)."""
+    rows = MutationCount.objects.filter(level=MutationCount.Level.NUCLEOTIDE)
+    if reference is not None:
+        rows = rows.filter(reference=reference)
+    return rows.count()

@@ -96,6 +96,22 @@ class PropertyNameParams(ReferenceParams):
     property_name: str
 
 
+class OptionalReferenceParams(ReferenceParams):
+    """A reference that may be absent; sonar's frontend sends ``reference=null`` before one is
+    chosen, which means the same as leaving it out."""
+
+    @field_validator("reference_accession", "reference", mode="before")
+    @classmethod
+    def _null_is_absent(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and value.strip() in ("null", "undefined") else value
+
+
+class DeletePropertyIn(ForbidExtra):
+    """Sonar's ``delete_property``: the property's name."""
+
+    name: str = Field(..., min_length=1, max_length=100)
+
+
 class MatchParams(FilterParams, PageParams):
     """``sample_genomes/match/``: profile and parameter filters as repeated query parameters."""
 
@@ -247,10 +263,12 @@ class GenomeOut(Schema):
     name: str
     sequences: list[int] = Field(description="Ids of the sample's sequences")
     genomic_profiles: dict[str, dict[str, list[str]]] = Field(
-        description='{replicon: {label: ["<seq_ontology> <impact>", ...]}}, labels by position'
+        description='{replicon: {label: ["<seq_ontology> <impact>", ...]}}, labels by position; '
+        "frameshifting indels end in '*fs'"
     )
-    proteomic_profiles: dict[str, list[str]] = Field(
-        description='{"<replicon>: <CDS>": [labels]}, labels by position'
+    proteomic_profiles: dict[str, dict[str, list[str]]] = Field(
+        description='{"<replicon>: <CDS>": {label: ["<seq_ontology> <impact>", ...]}}, labels '
+        "by position; effects are those of the label's nucleotide parents on that CDS"
     )
     properties: list[NameValue]
     qc: SampleQcOut | None = Field(
@@ -402,3 +420,29 @@ class PropertyNamesOut(Schema):
 
 class PropertyValuesOut(Schema):
     values: list[Any]
+
+
+class DatasetOptionOut(Schema):
+    """One organism of sonar's home page: its reference accessions and sample data sets."""
+
+    accessions: list[str]
+    data_sets: list[str] = Field(description="'-Empty-' stands for samples with data_set ''")
+
+
+class PropertyInfoOut(Schema):
+    """A sample column or custom property as sonar's property chooser reads it."""
+
+    name: str
+    query_type: str = Field(description="value_varchar, value_integer, value_float, value_date …")
+    description: str
+    default: str | None
+    unique_values_count: int = Field(description="Distinct values among the samples")
+
+
+class AllPropertiesOut(Schema):
+    keys: list[str]
+    values: list[PropertyInfoOut]
+
+
+class MutationsCountOut(Schema):
+    distinct_mutations_count: int = Field(description="Distinct NT mutations carried by samples")

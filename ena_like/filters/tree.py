@@ -29,6 +29,12 @@ FilterType = Literal[
     "in",
     "isnull",
     "regex",
+    # the rest of the operators sonar's frontend offers for untyped properties (Django's)
+    "iregex",
+    "startswith",
+    "istartswith",
+    "endswith",
+    "iendswith",
 ]
 
 

@@ -76,6 +76,9 @@ def _to_float(value: Any) -> float:
     return number
 
 
+#: substring comparisons of text (``%`` at either end, SQL's wildcard, is dropped)
+_TEXT_LOOKUPS = ("contains", "icontains", "startswith", "istartswith", "endswith", "iendswith")
+
 _CONVERT = {
     INTEGER: _to_int,
     FLOAT: _to_float,
@@ -127,19 +130,19 @@ def typed_value(name: str, value_type: str, filter_type: str, value: Any) -> tup
             return "isnull", _to_bool(True if value is None else value)
         except ValueError:
             raise FilterError("'isnull' takes true or false", value=value) from None
-    if filter_type in ("contains", "icontains", "regex", "iexact") and value_type != TEXT:
+    if filter_type in (*_TEXT_LOOKUPS, "regex", "iregex", "iexact") and value_type != TEXT:
         if filter_type == "iexact":
             return "exact", one(value)
         raise FilterError(f"'{filter_type}' needs a text property; '{name}' holds {value_type}")
-    if filter_type in ("contains", "icontains"):
+    if filter_type in _TEXT_LOOKUPS:
         return filter_type, str(one(value)).strip("%")
-    if filter_type == "regex":
+    if filter_type in ("regex", "iregex"):
         pattern = str(one(value))
         try:
             re.compile(pattern)
         except re.error as exc:
             raise FilterError(f"invalid regular expression ({exc})", value=pattern) from None
-        return "regex", pattern
+        return filter_type, pattern
     if filter_type == "in":
         return "in", [one(item) for item in _as_list(value)]
     if filter_type == "range":

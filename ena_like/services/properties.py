@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from django.db import transaction
 
 from emgsonar.errors import ConflictError, EmgsonarError
-from ena_like.metadata import DATATYPES, RESERVED_NAMES
-from ena_like.models import Property
+from ena_like.metadata import DATATYPES, FIXED_COLUMNS, NAME, RESERVED_NAMES
+from ena_like.models import Property, SampleFieldCoverage
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _MAX_NAME = 100
+#: sonar's own sample columns: its scripts declare them as properties, which exist already
+SONAR_COLUMNS = (NAME, *FIXED_COLUMNS, "length", "init_upload_date", "last_update_date")
 
 
 def validate_property(name: str, datatype: str) -> tuple[str, str]:
@@ -76,6 +79,51 @@ def add_property(name: str, datatype: str, description: str = "") -> Property:
             existing.description = description
             existing.save(update_fields=["description"])
         return existing
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """What declaring a property did: ``created`` it, or found it ``existing`` (a custom
+    property, or a fixed sample column when ``fixed``)."""
+
+    name: str
+    created: bool
+    fixed: bool = False
+
+
+def declare_property(name: str, datatype: str, description: str = "") -> Declaration:
+    """Sonar's ``add_property``: declare a custom property, or report that it exists.
+
+    One of sonar's sample columns (``lineage``, ``collection_date`` …) already exists in
+    every installation, so declaring it is answered as "already exists" without writing
+    anything: sonar's setup scripts declare such names and must run unchanged. Our own derived
+    columns (``qc_status`` …) stay refused, as other reserved names.
+
+    :raises EmgsonarError: bad name or unknown type.
+    :raises ConflictError: another reserved name, or an existing property of another type.
+    """
+    fixed = next((c for c in SONAR_COLUMNS if c == (name or "").strip().lower()), None)
+    if fixed is not None:
+        return Declaration(fixed, created=False, fixed=True)
+    existed = Property.objects.filter(name__iexact=(name or "").strip()).exists()
+    prop = add_property(name, datatype, description)
+    return Declaration(prop.name, created=not existed)
+
+
+def delete_property(name: str) -> int:
+    """Delete a custom property with all its values (sonar's ``delete_property``).
+
+    The property's coverage row goes with it, so statistics stop listing it.
+
+    :returns: how many properties were deleted (0 or 1).
+    """
+    with transaction.atomic():
+        found = Property.objects.filter(name=(name or "").strip()).first()
+        if found is None:
+            return 0
+        SampleFieldCoverage.objects.filter(field=found.name).delete()
+        found.delete()
+    return 1
 
 
 def declared_properties() -> dict[str, str]:

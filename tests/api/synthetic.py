@@ -67,6 +67,13 @@ AA = {
     "S:R214REPE": ("S", 213, 214, "R", "REPE"),
     "S:K417X": ("S", 416, 417, "K", "X"),
 }
+#: the NT mutations each AA mutation comes from (the alignments' ``aa_parents``)
+AA_PARENTS = {
+    "S:D614G": ["A23403G"],
+    "S:D614V": ["A23403T"],
+    "S:del:69-70": ["del:21765-21770"],
+    "S:R214REPE": ["T22204TGAGCCAGAA"],
+}
 SAMPLES = {
     "S1": (
         ["A23403G", "C241T", "del:21765-21770"],
@@ -153,6 +160,9 @@ def build(shared_data: Path) -> Synthetic:
             covered=Range(54, 29_800),
             nt_mutation_ids=sample.nt_mutation_ids,
             aa_mutation_ids=sample.aa_mutation_ids,
+            aa_parents={
+                str(aa[x]): [nt[p] for p in AA_PARENTS.get(x, []) if p in nts] for x in aas
+            },
         )
         if name == "S6":
             UnknownRange.objects.create(alignment=alignment, level="nt", span=Range(10_146, 10_149))

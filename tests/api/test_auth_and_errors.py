@@ -79,10 +79,22 @@ def test_add_property(client, db, writer_token, reader_token):
     again = post(client, "/api/properties/add_property/", body, writer_token)
     assert again.status_code == 200
     assert Property.objects.get(name="pangolin_version").datatype == "varchar"
+    # sonar's setup scripts declare the fixed columns too: they exist, nothing is written
+    fixed = post(
+        client,
+        "/api/properties/add_property/",
+        {"name": "lineage", "datatype": "value_varchar"},
+        writer_token,
+    )
+    assert (fixed.status_code, fixed.json()) == (
+        200,
+        {"detail": "Property 'lineage' already exists"},
+    )
+    assert not Property.objects.filter(name="lineage").exists()
     reserved = post(
         client,
         "/api/properties/add_property/",
-        {"name": "lineage", "datatype": "text"},
+        {"name": "genomic_profiles", "datatype": "text"},
         writer_token,
     )
     assert reserved.status_code == 409 and "fixed sample column" in reserved.json()["detail"]

@@ -40,7 +40,13 @@ def test_genome_full_body(client, synthetic: Synthetic):
                 "A23403G": ["missense_variant MODERATE"],
             }
         },
-        "proteomic_profiles": {f"{REF}: QHD43416.1": ["S:del:69-70", "S:D614G"]},
+        # label → the effects of its NT parents on S (synthetic.NT, AA_PARENTS)
+        "proteomic_profiles": {
+            f"{REF}: QHD43416.1": {
+                "S:del:69-70": ["conservative_inframe_deletion MODERATE"],
+                "S:D614G": ["missense_variant MODERATE"],
+            }
+        },
         "properties": [
             {"name": "age", "value": 48},
             {"name": "comments", "value": "vending machine"},
@@ -49,6 +55,8 @@ def test_genome_full_body(client, synthetic: Synthetic):
             {"name": "collection_date", "value": "2022-01-03"},
             {"name": "country", "value": "DE"},
             {"name": "length", "value": 29000},
+            {"name": "init_upload_date", "value": s1.init_upload_date.date().isoformat()},
+            {"name": "last_update_date", "value": s1.last_update_date.date().isoformat()},
         ],
         "qc": None,
         **stamps(s1),
@@ -57,11 +65,13 @@ def test_genome_full_body(client, synthetic: Synthetic):
 
 def test_show_nx_expands_unknown_ranges_for_the_page_only(client, synthetic):
     s3 = one_genome(client, "S3")
-    assert s3["proteomic_profiles"] == {f"{REF}: QHD43416.1": ["S:D614V"]}  # S:K417X hidden
+    missense = ["missense_variant MODERATE"]
+    # S:K417X hidden
+    assert s3["proteomic_profiles"] == {f"{REF}: QHD43416.1": {"S:D614V": missense}}
     s3 = one_genome(client, "S3", showNX="true")
     assert s3["proteomic_profiles"] == {
-        f"{REF}: ORF1a": ["ORF1a:S3001X", "ORF1a:G3002X"],
-        f"{REF}: QHD43416.1": ["S:K417X", "S:D614V"],
+        f"{REF}: ORF1a": {"ORF1a:S3001X": [], "ORF1a:G3002X": []},
+        f"{REF}: QHD43416.1": {"S:K417X": [], "S:D614V": missense},
     }
     assert one_genome(client, "S6")["genomic_profiles"] == {REF: {}}
     assert one_genome(client, "S6", showNX="true")["genomic_profiles"] == {

@@ -49,6 +49,23 @@ CONTRACT_PATHS = [
     "properties/distinct_property_names/",
     "properties/distinct_properties/",
     "properties/add_property/",
+    # what sonar's web frontend calls besides the above (src/api/API.ts)
+    "status/",
+    "references/dataset_options/",
+    "lineages/distinct_lineages/",
+    "lineages/full_lineages/",
+    "properties/get_all_properties/",
+    "genes/distinct_gene_symbols/",
+    "replicons/distinct_accessions/",
+    "mutations/distinct_mutations_count/",
+    # what sonar's CLI and scripts call
+    "references/get_all_references/",
+    "references/distinct_accessions/",
+    "replicons/get_molecule_data/",
+    "genes/get_gene_data/",
+    "resources/get_translation_table/",
+    "alignments/get_alignment_data/{seqhash}/{replicon_id}/",
+    "properties/delete_property/",
 ]
 
 

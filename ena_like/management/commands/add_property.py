@@ -12,15 +12,22 @@ class Command(BaseCommand):
     help = "Declare a typed custom sample property (values then compare as their type)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("name", help="property name (not a fixed sample column)")
+        parser.add_argument(
+            "name", help="property name (a fixed sample column is reported as existing)"
+        )
         parser.add_argument("--type", required=True, choices=DATATYPES, dest="datatype")
         parser.add_argument("--description", default="", help="what the property means")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from ena_like.services.properties import add_property
+        from ena_like.services.properties import declare_property
 
         try:
-            prop = add_property(options["name"], options["datatype"], options["description"])
+            done = declare_property(options["name"], options["datatype"], options["description"])
         except EmgsonarError as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(f"property {prop.name} ({prop.datatype})")
+        if done.fixed:
+            self.stdout.write(f"property {done.name} already exists (a fixed sample column)")
+        elif done.created:
+            self.stdout.write(f"property {done.name} ({options['datatype']})")
+        else:
+            self.stdout.write(f"property {done.name} already exists")
