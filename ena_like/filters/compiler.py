@@ -35,6 +35,7 @@ from analyses.models import (
     Cds,
     MutationEffect,
     NucleotideMutation,
+    QcStatus,
     Reference,
     UnknownRange,
 )
@@ -286,9 +287,7 @@ class FilterCompiler:
 
     def _target(self, text: str, label: str | None) -> _Target:
         try:
-            # sonar's responses mark frameshifting indels ``del:28271*fs``; the mutation is
-            # the same with or without the mark, so a copied label queries as the bare one
-            parsed = parse_label(text.strip().removesuffix("*fs"), genes=self.gene_symbols)
+            parsed = parse_label(text, genes=self.gene_symbols)
         except EmgsonarError as exc:
             raise BadMutationError(
                 f"bad mutation string '{text}'",
@@ -398,6 +397,8 @@ class FilterCompiler:
         name = cond.property_name
         if name in FIXED_COLUMNS:
             lookup, value = typed_value(name, FIXED_COLUMNS[name], cond.filter_type, cond.value)
+            if name == "qc_status" and lookup in ("exact", "iexact", "in"):
+                lookup, value = _qc_status(lookup, value)
             q = Q(**{f"{name}__{lookup}": value})
             if cond.exclude and lookup != "isnull":
                 # negated by the caller: NOT (cond AND NOT NULL) keeps the NULL rows, explicitly
@@ -483,6 +484,20 @@ class FilterCompiler:
             **{f"{cond.property_name}__{lookup}": value},
         ).values("mutation_id")
         return Q(nt_mutation_ids__overlap=ArraySubquery(effects))
+
+
+def _qc_status(lookup: str, value: Any) -> tuple[str, Any]:
+    """``qc_status`` values in lower case and checked: a typo is an error, not 0 samples.
+
+    :raises FilterError: a value that is not a QC status, naming the allowed ones.
+    """
+    values = [str(v).strip().lower() for v in (value if lookup == "in" else [value])]
+    for v in values:
+        if v not in QcStatus.values:
+            raise FilterError(
+                f"property 'qc_status' is one of {', '.join(QcStatus.values)}", value=v
+            )
+    return ("in", values) if lookup == "in" else ("exact", values[0])
 
 
 def compile_filters(reference: Reference, node: FilterNode) -> Q:

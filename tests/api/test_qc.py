@@ -141,6 +141,19 @@ def test_qc_block_properties_and_filters(client: Client, sc2_12: dict[str, dict]
     assert 0 < high < 12
     assert count(client, prop("coverage", "gte", 0.99)) == high
     assert count(client, prop("qc_score", "lt", 30)) == statuses["good"]
+    # statuses compare case-insensitively; a typo is a 400 naming the statuses, not 0 samples
+    assert count(client, prop("qc_status", "exact", "GOOD")) == statuses["good"]
+    bad = client.get(
+        "/api/samples/filtered_statistics/",
+        {
+            "reference": SC2,
+            "filters": json.dumps(
+                {"andFilter": [{"label": "Property", **prop("qc_status", "exact", "great")}]}
+            ),
+        },
+    )
+    assert bad.status_code == 400
+    assert "'qc_status' is one of good, mediocre, bad" in bad.json()["detail"]
     assert (
         count(client, prop("qc_status", "exact", "good"), prop("coverage", "gte", 0.9))
         == statuses["good"]
