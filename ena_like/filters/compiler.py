@@ -287,7 +287,9 @@ class FilterCompiler:
 
     def _target(self, text: str, label: str | None) -> _Target:
         try:
-            parsed = parse_label(text, genes=self.gene_symbols)
+            # sonar's responses mark frameshifting indels ``del:28271*fs``; the mutation is
+            # the same with or without the mark, so a copied label queries as the bare one
+            parsed = parse_label(text.strip().removesuffix("*fs"), genes=self.gene_symbols)
         except EmgsonarError as exc:
             raise BadMutationError(
                 f"bad mutation string '{text}'",
