@@ -21,6 +21,9 @@ LOW, MODERATE, HIGH, MODIFIER = "LOW", "MODERATE", "HIGH", "MODIFIER"
 #: one cluster, aligned as proteins together: BA.1's S:del:211 and S:R214REPE, ON819429's
 #: 9-nt deletion + 9-nt insertion. Farther apart they are independent events.
 NEAR_CODONS = 3
+#: untouched codons added on each side of an indel cluster before its peptide alignment, so
+#: gaps can settle where a whole-peptide alignment (Nextclade) puts them
+FLANK_CODONS = 5
 
 
 @dataclass
@@ -222,7 +225,17 @@ def call_cds(cds: CompiledCds, events: CdsEvents) -> CdsCalls:
         else:
             clusters.append([c0, c1, [idx]])
     in_cluster: set[int] = set()
-    for c0, c1, idxs in clusters:
+    quiet = _QuietCodons(query, events, is_masked, n_codons)
+    for k, (c0, c1, idxs) in enumerate(clusters):
+        # flanks of untouched codons: Nextclade aligns the whole peptide, so a gap may move
+        # across identical residues next to the cluster (ORF3a del:25416-25424 -> del:7-9)
+        low = clusters[k - 1][1] + 1 if k else 0
+        high = clusters[k + 1][0] - 1 if k + 1 < len(clusters) else n_codons - 1
+        while c0 - 1 >= max(low, c0 - FLANK_CODONS) and quiet(c0 - 1):
+            c0 -= 1
+        while c1 + 1 <= min(high, c1 + FLANK_CODONS) and quiet(c1 + 1):
+            c1 += 1
+        clusters[k][0], clusters[k][1] = c0, c1
         in_cluster.update(range(c0, c1 + 1))
         _call_cluster(cds, query, events, c0, c1, {i: event_codons[i] for i in idxs}, calls)
 
@@ -261,6 +274,22 @@ def call_cds(cds: CompiledCds, events: CdsEvents) -> CdsCalls:
     calls.unknown = _merge(calls.unknown)
     calls.aa.sort()
     return calls
+
+
+class _QuietCodons:
+    """Codons with no substitution, no unknown base and no frameshift masking."""
+
+    def __init__(self, query: _Query, events: CdsEvents, is_masked, n_codons: int) -> None:
+        self.query = query
+        self.sub_codons = {offset // 3 for offset in events.subs}
+        self.is_masked = is_masked
+        self.n_codons = n_codons
+
+    def __call__(self, codon: int) -> bool:
+        if not 0 <= codon < self.n_codons or codon in self.sub_codons or self.is_masked(codon):
+            return False
+        query = self.query
+        return not (query.u_starts and any(query.unknown(3 * codon + k) for k in range(3)))
 
 
 def _call_cluster(

@@ -197,9 +197,8 @@ def test_dense_cluster_of_insertion_two_deletions_and_three_snvs() -> None:
     """A 12-nt insertion, two deletions and three SNVs within 50 nt (ORF3a, no repeats there
     to slide into): every event comes back exactly, and the span stays covered."""
     caller, ref = _sc2()
-    anchor, d1, d2 = 25500, (25506, 25509), (25530, 25536)  # 0-based; in-frame deletions
-    subs = {25515: "A" if ref[25515] != "A" else "C", 25520: "T" if ref[25520] != "T" else "G",
-            25541: "G" if ref[25541] != "G" else "A"}  # fmt: skip
+    anchor, d1, d2 = 25509, (25515, 25518), (25539, 25545)  # 0-based; in-frame deletions
+    subs = {p: "A" if ref[p] != "A" else "C" for p in (25524, 25529, 25550)}
     inserted = "GTCATGCCGCTG"
     # the placements must be unique, so the expected labels are the events themselves
     assert ref[anchor] != inserted[-1] and ref[anchor + 1] != inserted[0]
