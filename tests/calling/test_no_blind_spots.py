@@ -35,7 +35,7 @@ SETS: list[tuple[tuple[Path, ...], Path]] = [
     (
         (DATA / "mpox/clade-IIb-NC_063383.1.gb",),
         DATA / "peers/mpox/nextclade_clade-iib.sequences.fasta.xz",
-    ),  # noqa: E501
+    ),
     (tuple(H1N1), H1N1[0].parent / "H1N1.sequences.fasta.xz"),
     ((DATA / "rsv/RSV-B/OP975389.1.gb",), DATA / "rsv/RSV_20.fasta.xz"),
     ((DATA / "hiv/NC_001802.1.gb",), DATA / "hiv/HIV_20.fasta.xz"),
@@ -44,7 +44,7 @@ SETS: list[tuple[tuple[Path, ...], Path]] = [
     (
         (DATA / "dengue/type_2/NC_001474.2.gb",),
         DATA / "dengue/type_2/dengue_type2_complete_13.fasta.xz",
-    ),  # noqa: E501
+    ),
 ]
 
 
