@@ -2,22 +2,28 @@
 (``tests.helpers.load.load_dataset``): SARS-CoV-2_12 and _10 with their metadata and the test
 lineage tree, and the 8-segment influenza set for replicon-prefixed queries."""
 
+import csv
 import json
 import lzma
 import re
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from Bio import SeqIO
 from django.test import Client
 
 from analyses.services.lineages import import_lineages
 from ena_like.services.properties import add_property
+from tests.conftest import SHARED_DATA
+from tests.helpers import oracle
 from tests.helpers.load import load_dataset
 
 pytestmark = pytest.mark.django_db
 
 SC2 = "MN908947.3"
+LINEAGE_TREE = SHARED_DATA / "sars-cov-2/lineages/lineages_test.tsv"
 FLU = "NC_026438.1"
 SC2_10_COLS = {
     "name": "igs_id",
@@ -91,40 +97,153 @@ def test_every_label_of_the_data_finds_exactly_its_samples(client, sc2_12):
         assert count(client, one("DNA/AA Profile", value=label, exclude=True)) == 12 - n, label
 
 
-@pytest.mark.parametrize(
-    ("filters", "expected"),
-    [
-        (one("SNP Nt", value="A23403G"), 12),
-        (one("SNP Nt", ref_nuc="T", ref_pos=670, alt_nuc="G"), 5),  # IMS-10259 has T670B
-        (one("SNP AA", value="S:N501Y"), 8),
-        (one("SNP AA", value="S:L452R"), 5),
-        (one("SNP AA", value="S:D614X"), 11),  # wildcard; IMS-10259 has no data at S:614
-        (one("Ins Nt", value="T22204TGAGCCAGAA"), 2),
-        (one("Ins AA", value="S:R214REPE"), 2),
-        # deletions match exactly: del:21114-21929 (IMS-10259) covers 21765-21770 but is
-        # another call
-        (one("Del Nt", value="del:21765-21770"), 7),
-        (one("Del Nt", value="del:21114-21929"), 1),
-        (one("Del Nt", value="del:21766-21770"), 0),
-        (one("Del AA", value="S:del:69-70"), 7),
-        (one("Del AA", protein_symbol="ORF1a", first_deleted=3675, last_deleted=3677), 5),
-        (one("Del AA", value="ORF1a:del:3674-3676"), 3),  # the shifted one is another call
-        (one("DNA/AA Profile", value="S:L452R S:N501Y"), 3),
-        (one("DNA/AA Profile", value="S:L452R S:N501Y", exclude=True), 9),
-        (one("Lineages", lineageList=["BA.1"], includeSublineages=False), 1),
-        # the test tree lists B.1.617 under BA.1: AY.4 and AY.98 are BA.1 descendants there
-        (one("Lineages", lineageList=["BA.1"]), 6),
-        (one("Lineages", lineageList="BA.5,BA.2"), 6),
-        (one("Property", property_name="age", filter_type="gt", value=80), 6),  # as numbers
-        (one("Property", property_name="euro", filter_type="range", value="20,40"), 3),
-        (one("Property", property_name="zip_code", filter_type="exact", value="92637"), 2),
-        (one("Property", property_name="collection_date", filter_type="lt", value="2022-01-01"), 2),
-        (one("Annotation", property_name="seq_ontology", value="stop_gained"), 0),
-        (one("Replicon", accession=SC2), 12),
-    ],
-)
-def test_counts_on_sars_cov_2_12(client, sc2_12, filters, expected):
+Genome = str
+Row = dict[str, str]
+#: how a sample qualifies for a filter, judged from its genome (through ``tests.helpers.oracle``,
+#: not the engine) or its metadata row (read from the TSV here)
+Carrier = Callable[[oracle.Reference, Genome, Row], bool]
+
+ORF1A_DEL_3675_3677 = (266 + 3674 * 3, 266 + 3677 * 3 - 1)  # nt 11288-11296
+ORF1A_DEL_3674_3676 = (266 + 3673 * 3, 266 + 3676 * 3 - 1)  # nt 11285-11293
+
+
+def _aa(gene: str, codon: int, alt: str) -> Carrier:
+    return lambda ref, genome, row: oracle.residue(ref, genome, gene, codon) == alt
+
+
+def _nt(position: int, alt: str) -> Carrier:
+    return lambda ref, genome, row: oracle.base_at(ref, genome, position) == alt
+
+
+def _deletion(first: int, last: int) -> Carrier:
+    return lambda ref, genome, row: oracle.has_deletion(ref, genome, first, last)
+
+
+def _lineage_in(names: set[str]) -> Carrier:
+    return lambda ref, genome, row: row["lineage"] in names
+
+
+def _descendants(tree: Path, roots: list[str]) -> set[str]:
+    """The roots and every lineage below them in sonar's lineage TSV (read here)."""
+    with tree.open() as handle:
+        children = {
+            row["lineage"]: row["sublineage"].split(",")
+            for row in csv.DictReader(handle, delimiter="\t")
+        }
+    found, todo = set(), list(roots)
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo += children.get(name, [])
+    return found
+
+
+def _number(column: str, test: Callable[[float], bool]) -> Carrier:
+    return lambda ref, genome, row: bool(row[column]) and test(float(row[column]))
+
+
+COUNTS: list[tuple[dict, Carrier]] = [
+    (one("SNP Nt", value="A23403G"), _nt(23403, "G")),
+    (one("SNP Nt", ref_nuc="T", ref_pos=670, alt_nuc="G"), _nt(670, "G")),  # not IMS-10259's B
+    (one("SNP AA", value="S:N501Y"), _aa("S", 501, "Y")),
+    (one("SNP AA", value="S:L452R"), _aa("S", 452, "R")),
+    (
+        one("SNP AA", value="S:D614X"),  # wildcard: any known residue but D
+        lambda ref, genome, row: oracle.residue(ref, genome, "S", 614) not in (None, "D"),
+    ),
+    (
+        one("Ins Nt", value="T22204TGAGCCAGAA"),
+        lambda ref, genome, row: oracle.has_insertion(ref, genome, 22204, "GAGCCAGAA"),
+    ),
+    (  # the same 9 bases, read as codons: E P E after R214
+        one("Ins AA", value="S:R214REPE"),
+        lambda ref, genome, row: oracle.has_insertion(ref, genome, 22204, "GAGCCAGAA"),
+    ),
+    # deletions match exactly: another deletion over the same bases is another call
+    (one("Del Nt", value="del:21765-21770"), _deletion(21765, 21770)),
+    (one("Del Nt", value="del:21114-21929"), _deletion(21114, 21929)),
+    (one("Del Nt", value="del:21766-21770"), _deletion(21766, 21770)),
+    (one("Del AA", value="S:del:69-70"), _deletion(21765, 21770)),  # codons 69-70 = 21766-21771
+    (
+        one("Del AA", protein_symbol="ORF1a", first_deleted=3675, last_deleted=3677),
+        _deletion(*ORF1A_DEL_3675_3677),
+    ),
+    (one("Del AA", value="ORF1a:del:3674-3676"), _deletion(*ORF1A_DEL_3674_3676)),
+    (
+        one("DNA/AA Profile", value="S:L452R S:N501Y"),
+        lambda ref, genome, row: (
+            _aa("S", 452, "R")(ref, genome, row) and _aa("S", 501, "Y")(ref, genome, row)
+        ),
+    ),
+    (
+        one("DNA/AA Profile", value="S:L452R S:N501Y", exclude=True),
+        lambda ref, genome, row: (
+            not (_aa("S", 452, "R")(ref, genome, row) and _aa("S", 501, "Y")(ref, genome, row))
+        ),
+    ),
+    (one("Lineages", lineageList=["BA.1"], includeSublineages=False), _lineage_in({"BA.1"})),
+    # the test tree lists B.1.617 under BA.1: AY.4 and AY.98 are BA.1 descendants there
+    (one("Lineages", lineageList=["BA.1"]), _lineage_in(_descendants(LINEAGE_TREE, ["BA.1"]))),
+    (
+        one("Lineages", lineageList="BA.5,BA.2"),
+        _lineage_in(_descendants(LINEAGE_TREE, ["BA.5", "BA.2"])),
+    ),
+    (  # as numbers
+        one("Property", property_name="age", filter_type="gt", value=80),
+        _number("age", lambda age: age > 80),
+    ),
+    (
+        one("Property", property_name="euro", filter_type="range", value="20,40"),
+        _number("euro", lambda euro: 20 <= euro <= 40),
+    ),
+    (
+        one("Property", property_name="zip_code", filter_type="exact", value="92637"),
+        lambda ref, genome, row: row["zip_code"] == "92637",
+    ),
+    (
+        one("Property", property_name="collection_date", filter_type="lt", value="2022-01-01"),
+        lambda ref, genome, row: row["collection_date"] < "2022-01-01",
+    ),
+    (one("Replicon", accession=SC2), lambda ref, genome, row: True),
+]
+#: not derived from the genomes (that needs every CDS of every genome aligned): known to be none
+NO_STOP_GAINED = one("Annotation", property_name="seq_ontology", value="stop_gained")
+
+
+@pytest.fixture(scope="module")
+def sc2_12_inputs(shared_data: Path) -> list[tuple[oracle.Reference, Genome, Row]]:
+    """Each sample of SARS-CoV-2_12 as (reference, genome, metadata row), read with Biopython
+    and csv, not with our readers."""
+    ref = oracle.read_reference(shared_data / "sars-cov-2/MN908947.nextclade.gb")
+    with lzma.open(shared_data / "sars-cov-2/SARS-CoV-2_12.fasta.xz", "rt") as handle:
+        genomes = {record.id: str(record.seq) for record in SeqIO.parse(handle, "fasta")}
+    with lzma.open(shared_data / "sars-cov-2/SARS-CoV-2_12.tsv.xz", "rt") as handle:
+        rows = {row["name"]: row for row in csv.DictReader(handle, delimiter="\t")}
+    assert len(genomes) == len(rows) == 12
+    return [(ref, genomes[name], rows[name]) for name in rows]
+
+
+def test_the_oracle_sees_the_known_events_of_sars_cov_2_12(sc2_12_inputs) -> None:
+    """The independent route finds what is known of these genomes, so its counts mean something:
+    D614G (A23403G) everywhere, BA.1's S:ins214EPE in the two BA.1.x genomes."""
+    assert all(oracle.base_at(ref, genome, 23403) == "G" for ref, genome, _ in sc2_12_inputs)
+    lineages = sorted(
+        row["lineage"]
+        for ref, genome, row in sc2_12_inputs
+        if oracle.has_insertion(ref, genome, 22204, "GAGCCAGAA")
+    )
+    assert lineages and all(name.startswith("BA.1") for name in lineages), lineages
+
+
+@pytest.mark.parametrize(("filters", "carrier"), COUNTS, ids=[json.dumps(f) for f, _ in COUNTS])
+def test_counts_on_sars_cov_2_12(client, sc2_12, sc2_12_inputs, filters, carrier):
+    expected = sum(1 for sample in sc2_12_inputs if carrier(*sample))
     assert count(client, filters) == expected
+
+
+def test_no_stop_gained_in_sars_cov_2_12(client, sc2_12):
+    assert count(client, NO_STOP_GAINED) == 0
 
 
 def test_sonar_mistakes_done_right_on_real_data(client, sc2_12, shared_data, tmp_path):
@@ -190,7 +309,9 @@ def test_sars_cov_2_10_and_the_lineage_of_unknown_trees(client, sars_cov_2_refer
     )
     stats = client.get("/api/samples/statistics/", {"reference": SC2}).json()
     assert stats["samples_total"] == 10
-    assert stats["first_sample_date"] == "2024-10-31" or stats["first_sample_date"] < "2024-11-05"
+    with lzma.open(shared_data / "sars-cov-2/SARS-CoV-2_10.tsv.xz", "rt") as handle:
+        dates = [row["date_of_sampling"][:10] for row in csv.DictReader(handle, delimiter="\t")]
+    assert stats["first_sample_date"] == min(dates) == "2024-10-28"
     assert (
         count(client, one("Lineages", lineageList=["XEC"]))
         == count(client, one("Property", property_name="lineage", filter_type="exact", value="XEC"))
