@@ -2,7 +2,6 @@
 
 import csv
 import io
-import time
 import tracemalloc
 
 import pytest
@@ -140,7 +139,6 @@ def test_csv_streams_100k_rows_in_constant_memory(client, synthetic):
             "columns": "name,collection_date,genomic_profiles",
         },
     )
-    started = time.monotonic()
     tracemalloc.start()
     lines = 0
     for chunk in response.streaming_content:
@@ -150,4 +148,3 @@ def test_csv_streams_100k_rows_in_constant_memory(client, synthetic):
     assert lines == 100_007  # header + rows
     # a whole result in memory would take hundreds of MB; batches of 1000 stay small
     assert peak < 20 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
-    assert time.monotonic() - started < 120

@@ -7,6 +7,7 @@ use their own connections, as in production.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import threading
 import time
@@ -216,7 +217,8 @@ def test_job_unknown_to_slurm_is_lost_after_grace_unless_its_result_exists(
     assert (within.state, within.known) == (JobState.PENDING, False)
     gone = slurm_backend.status(never, spec, last_seen=time.time() - 31)
     assert (gone.state, gone.known) == (JobState.LOST, False)
-    assert gone.reason.startswith("unknown to the scheduler for 31 s")
+    unseen = re.fullmatch(r"unknown to the scheduler for (\d+) s and no result file", gone.reason)
+    assert unseen is not None and int(unseen.group(1)) >= 31, gone.reason
     write_result_atomically(spec.result_path, "x\n")
     assert slurm_backend.status(never, spec, last_seen=time.time() - 31).state is (
         JobState.COMPLETED
