@@ -6,7 +6,7 @@ from io import StringIO
 
 import pytest
 from django.contrib.auth.models import Permission, User
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
 
 from emgsonar.models import ApiToken
@@ -125,8 +125,10 @@ def test_create_api_token_command(db):
     token = ApiToken.objects.get()
     assert token.key_hash == ApiToken.hash_key(key) and token.name == "cli"
     assert "Bearer" in err.getvalue()
-    with pytest.raises(Exception, match="unknown user 'bob'"):
+    with pytest.raises(CommandError) as unknown:
         call_command("create_api_token", "bob")
+    assert str(unknown.value) == "unknown user 'bob'; create it with createsuperuser"
+    assert ApiToken.objects.count() == 1
 
 
 def _error(client: Client, filters, reference: str | None = REF, url="/api/samples/genomes/"):
