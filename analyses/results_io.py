@@ -306,20 +306,6 @@ def write_results(path: Path, spec: ReferenceSpec, results: Sequence[SequenceRes
     write_atomic(Path(path), encode_results(spec, results))
 
 
-def read_results_header(path: Path) -> dict[str, Any]:
-    """The header of a results file (cheap: the first line only).
-
-    :raises InputFormatError: missing, empty or foreign file, or another format version.
-    """
-    path = Path(path)
-    try:
-        with path.open(encoding="utf-8") as handle:
-            first = handle.readline()
-    except OSError as exc:
-        raise InputFormatError(f"cannot read results file ({exc.strerror or exc})", path=path)
-    return _check_header(first, path)
-
-
 def _check_header(line: str, path: Path) -> dict[str, Any]:
     try:
         header = json.loads(line) if line.strip() else None

@@ -6,7 +6,7 @@ page is one statement with no per-sample Python:
 - mutations → ``nt_mutation_ids @> ARRAY[ids]`` (all exact mutations of a profile in one
   containment test) or ``&& ARRAY[ids]`` (wildcards ``N``/``X``, several CDS of one gene), on
   the ``gin__int_ops`` GIN indexes; the ids come from one lookup per level
-  (:class:`MutationResolver`);
+  (:meth:`FilterCompiler._prepare`);
 - literal ``n``/``x`` (no data at that position) → ``EXISTS`` on ``UnknownRange`` (GiST);
 - effects (``Annotation``) → ``nt_mutation_ids && ARRAY(SELECT mutation_id …)`` (an InitPlan,
   still a GIN scan);
@@ -505,8 +505,3 @@ def _qc_status(lookup: str, value: Any) -> tuple[str, Any]:
 def compile_filters(reference: Reference, node: FilterNode) -> Q:
     """Shortcut: compile ``node`` for ``reference``."""
     return FilterCompiler(reference).compile(node)
-
-
-def describe(node: FilterNode) -> dict[str, Any]:  # pragma: no cover - debugging aid
-    """The tree as plain data (for logs)."""
-    return node.model_dump(exclude_none=True)
