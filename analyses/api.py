@@ -28,15 +28,9 @@ from analyses.schemas import (
 )
 from emgsonar.auth import READ_AUTH
 from emgsonar.pagination import SonarPagination
+from emgsonar.schemas import ErrorOut
 
 router = Router(tags=["reference data"], auth=READ_AUTH)
-
-
-class ErrorOut(Schema):
-    """Every error body: a message naming the problem and a machine-readable code."""
-
-    detail: str
-    code: str | None = None
 
 
 #: error responses every read may give (401 only when reads are not public)

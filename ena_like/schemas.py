@@ -8,13 +8,7 @@ from ninja import Field, Schema
 from pydantic import AliasChoices, BaseModel, ConfigDict, field_validator
 
 from emgsonar.pagination import MAX_OFFSET, MAX_PAGE, MAX_ROWS
-
-
-class ErrorOut(Schema):
-    """Every error body: a message naming the problem and a machine-readable code."""
-
-    detail: str
-    code: str | None = None
+from emgsonar.schemas import ErrorOut
 
 
 class ValidationErrorOut(ErrorOut):

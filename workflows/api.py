@@ -11,9 +11,10 @@ from ninja import Router, Status
 
 from emgsonar.auth import WRITE_AUTH, request_user, require_permission
 from emgsonar.models import ImportRun
+from emgsonar.schemas import ErrorOut
 from workflows import queries, services
 from workflows.flows.params import ImportSamplesParams
-from workflows.schemas import ErrorOut, ImportRunOut
+from workflows.schemas import ImportRunOut
 
 router = Router(tags=["imports"])
 

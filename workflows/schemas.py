@@ -26,10 +26,3 @@ class ImportRunOut(Schema):
     created: datetime
     started: datetime | None
     finished: datetime | None
-
-
-class ErrorOut(Schema):
-    """A 4xx/5xx answer: a readable ``detail`` and a machine-readable ``code``."""
-
-    detail: str
-    code: str
