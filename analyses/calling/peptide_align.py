@@ -12,10 +12,12 @@ a merged residue aligns to the right-hand reference residue when it is identical
 ``N:del:31-33`` (merged ``G`` is identical to ``G30``).
 
 >>> align_peptides("TQLPPAYT", "TQSYT")[2:7]
-[(2, None), (3, None), (4, None), (5, 2), (6, 3)]
+((2, None), (3, None), (4, None), (5, 2), (6, 3))
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 MATCH = 3
 MISMATCH = 1
@@ -26,7 +28,7 @@ _NEG = -(10**9)
 # back-pointer bits: which move is optimal into a cell, and whether a gap there extends one
 _DIAG, _INS, _DEL, _INS_EXT, _DEL_EXT = 1, 2, 4, 8, 16
 
-Columns = list[tuple[int | None, int | None]]
+Columns = tuple[tuple[int | None, int | None], ...]
 
 
 def _pair_score(r: str, a: str) -> int:
@@ -35,11 +37,13 @@ def _pair_score(r: str, a: str) -> int:
     return MATCH if r == a else -MISMATCH
 
 
+@lru_cache(maxsize=8192)
 def align_peptides(ref: str, alt: str) -> Columns:
     """Global alignment of two peptides as Nextclade scores and breaks ties (see module doc).
 
     Plain Python dynamic programming: it only ever sees the few codons around an indel
-    cluster (plus flanks), never a whole protein.
+    cluster (plus flanks), never a whole protein. Cached per process: genomes of one lineage
+    share their indels, so most clusters of a chunk repeat an earlier one exactly.
 
     :returns: alignment columns ``(ref index, alt index)``, ``None`` on the gap side.
     """
@@ -77,7 +81,7 @@ def align_peptides(ref: str, alt: str) -> Columns:
 
 
 def _backtrace(path: list[list[int]], n: int, m: int) -> Columns:
-    columns: Columns = []
+    columns: list[tuple[int | None, int | None]] = []
     i, j, state = n, m, 0
     while i or j:
         here = path[i][j]
@@ -93,4 +97,4 @@ def _backtrace(path: list[list[int]], n: int, m: int) -> Columns:
             columns.append((i, None))
             state = _DEL if here & _DEL_EXT else 0
     columns.reverse()
-    return columns
+    return tuple(columns)

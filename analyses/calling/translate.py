@@ -231,9 +231,10 @@ def call_cds(cds: CompiledCds, events: CdsEvents) -> CdsCalls:
         # across identical residues next to the cluster (ORF3a del:25416-25424 -> del:7-9)
         low = clusters[k - 1][1] + 1 if k else 0
         high = clusters[k + 1][0] - 1 if k + 1 < len(clusters) else n_codons - 1
-        while c0 - 1 >= max(low, c0 - FLANK_CODONS) and quiet(c0 - 1):
+        first, last = max(low, c0 - FLANK_CODONS), min(high, c1 + FLANK_CODONS)
+        while c0 - 1 >= first and quiet(c0 - 1):
             c0 -= 1
-        while c1 + 1 <= min(high, c1 + FLANK_CODONS) and quiet(c1 + 1):
+        while c1 + 1 <= last and quiet(c1 + 1):
             c1 += 1
         clusters[k][0], clusters[k][1] = c0, c1
         in_cluster.update(range(c0, c1 + 1))
