@@ -21,13 +21,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from analyses.calling.engine import call_records
 from analyses.calling.reference import ReferenceSpec
-from analyses.calling.seqio import FastaRecord, harmonise, iter_raw_fasta
+from analyses.calling.seqio import harmonised_records
 from analyses.calling.types import SequenceResult
 from analyses.results_io import read_reference_spec, write_results
 from emgsonar.errors import EmgsonarError, InputFormatError
@@ -58,14 +58,6 @@ def validate_chunk_args(reference: Path | ReferenceSpec, fasta: Path, out: Path)
         raise InputFormatError("output path is a directory", path=out)
 
 
-def _records(path: Path, bad: list[SequenceResult]) -> Iterator[FastaRecord]:
-    for raw in iter_raw_fasta(path):
-        try:
-            yield harmonise(raw, path)
-        except InputFormatError as exc:
-            bad.append(SequenceResult(raw.id or f"line {raw.line}", "", None, errors=(str(exc),)))
-
-
 def align_chunk(
     reference: Path | ReferenceSpec, fasta: Path, out: Path, *, jobs: int = 1
 ) -> ChunkSummary:
@@ -78,7 +70,7 @@ def align_chunk(
     validate_chunk_args(reference, fasta, out)
     spec = reference if isinstance(reference, ReferenceSpec) else read_reference_spec(reference)
     bad: list[SequenceResult] = []
-    results = list(call_records(_records(Path(fasta), bad), spec, jobs=jobs))
+    results = list(call_records(harmonised_records(Path(fasta), bad), spec, jobs=jobs))
     results.extend(bad)
     write_results(Path(out), spec, results)
     failed = tuple((r.name, "; ".join(r.errors)) for r in results if r.errors)

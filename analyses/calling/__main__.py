@@ -12,7 +12,7 @@ import argparse
 import itertools
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import TextIO
@@ -20,7 +20,7 @@ from typing import TextIO
 from analyses.calling.engine import call_records
 from analyses.calling.qc import qc_issues, qc_json
 from analyses.calling.reference import read_genbank
-from analyses.calling.seqio import FastaRecord, harmonise, iter_raw_fasta
+from analyses.calling.seqio import harmonised_records
 from analyses.calling.types import (
     AA_DELETION,
     AA_INSERTION,
@@ -90,21 +90,13 @@ def _qc_cells(result: SequenceResult) -> list[str]:
     return [f"{qc.coverage:.4f}", f"{qc.score:.2f}", qc.status, "; ".join(qc_issues(qc_json(qc)))]
 
 
-def _records(path: Path, bad: list[SequenceResult]) -> Iterator[FastaRecord]:
-    for raw in iter_raw_fasta(path):
-        try:
-            yield harmonise(raw, path)
-        except InputFormatError as exc:
-            bad.append(SequenceResult(raw.id or f"line {raw.line}", "", None, errors=(str(exc),)))
-
-
 def run(args: argparse.Namespace, out: TextIO) -> None:
     """Read, call, write; raises :class:`EmgsonarError` for file-level problems."""
     reference = read_genbank(args.genbank)
     if not args.fasta.is_file():
         raise InputFormatError("no such file", path=args.fasta)
     bad: list[SequenceResult] = []
-    results = call_records(_records(args.fasta, bad), reference, jobs=args.jobs)
+    results = call_records(harmonised_records(args.fasta, bad), reference, jobs=args.jobs)
     first = next(results, None)  # file-level errors of the FASTA surface before any output
     out.write("\t".join(COLUMNS) + "\n")
     for result in itertools.chain([first] if first else [], results):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from analyses.calling.compression import open_text
+from analyses.calling.types import SequenceResult
 from emgsonar.errors import InputFormatError
 
 logger = logging.getLogger(__name__)
@@ -132,6 +133,21 @@ def harmonise(raw: RawFastaRecord, path: Path | None = None) -> FastaRecord:
                     hint="Use A, C, G, T/U, N or IUPAC ambiguity codes",
                 )
     return FastaRecord(raw.id, raw.description, sequence, seqhash(sequence))
+
+
+def harmonised_records(path: Path, rejected: list[SequenceResult]) -> Iterator[FastaRecord]:
+    """The records of a FASTA file, harmonised, streamed; a record that cannot be harmonised
+    (bad characters, empty) is appended to ``rejected`` as a result carrying the reason, so one
+    bad record does not stop the file.
+
+    :raises InputFormatError: the file itself is unreadable or not FASTA.
+    """
+    for raw in iter_raw_fasta(path):
+        try:
+            yield harmonise(raw, path)
+        except InputFormatError as exc:
+            name = raw.id or f"line {raw.line}"
+            rejected.append(SequenceResult(name, "", None, errors=(str(exc),)))
 
 
 def read_fasta(
