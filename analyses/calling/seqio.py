@@ -70,7 +70,7 @@ def seqhash(sequence: str) -> str:
 def iter_raw_fasta(path: Path) -> Iterator[RawFastaRecord]:
     """Yield FASTA records as read, one at a time.
 
-    :raises InputFormatError: not FASTA (text before the first ``>``, no record at all) or a
+    :raises InputFormatError: not FASTA (text before the first ``>``), empty, or a
         truncated/corrupt archive.
     """
     path = Path(path)
@@ -98,9 +98,11 @@ def iter_raw_fasta(path: Path) -> Iterator[RawFastaRecord]:
                 chunks.append(line)
         if header is not None:
             yield _raw(header, chunks, header_line)
-    if not seen_any:
+    if not seen_any:  # any other text before a header has raised above
         raise InputFormatError(
-            "not a FASTA file: no '>' header found", path=path, hint="Give a FASTA file"
+            "the file is empty (no FASTA record)",
+            path=path,
+            hint="Give a FASTA file (records starting with '>')",
         )
 
 

@@ -99,7 +99,8 @@ CASES = {
     ),
     "samples: empty file": (
         [*SAMPLES, "--fasta", "{empty}"],
-        "{empty}: not a FASTA file: no '>' header found. Give a FASTA file.",
+        "{empty}: the file is empty (no FASTA record). Give a FASTA file (records starting "
+        "with '>').",
     ),
     "samples: binary file": ([*SAMPLES, "--fasta", "{binary}"], "{binary}: " + NOT_TEXT),
     "samples: a TSV given as FASTA": (
