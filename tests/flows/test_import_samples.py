@@ -89,9 +89,9 @@ def test_command_imports_sars_cov_2_12_with_metadata_and_a_rerun_is_a_noop(
     assert "records read: 12" in out.getvalue()
     fr = flow_run(run.flow_run_id)
     assert fr.name == "samples MN908947.3 <- SARS-CoV-2_12.fasta.xz [default]"
-    versions = artifacts_by_key(f"samples-import-{run.pk}-progress")
+    versions = artifacts_by_key(f"samples-import-{run.pk}-progress", run.flow_run_id)
     assert versions[0].data == 100.0
-    (summary,) = artifacts_by_key(f"samples-import-{run.pk}-summary")
+    (summary,) = artifacts_by_key(f"samples-import-{run.pk}-summary", run.flow_run_id)
     assert "| records read | 12 |" in summary.data
     assert "## Time per step" in summary.data and "## Cluster jobs" in summary.data
     # sequence QC of the 12 records: every sequence rated, the worst listed with reasons
@@ -182,7 +182,7 @@ def test_a_dashboard_run_pauses_for_the_operator_and_resumes_with_the_answer(
             break
         time.sleep(0.5)
     assert run is not None, "the flow did not pause"
-    (note,) = artifacts_by_key(f"samples-import-{run.pk}-replace")
+    (note,) = artifacts_by_key(f"samples-import-{run.pk}-replace", run.flow_run_id)
     assert name in note.data
 
     resume_flow_run(run.flow_run_id, run_input={"replace": True})

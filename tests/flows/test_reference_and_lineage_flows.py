@@ -32,7 +32,7 @@ def test_import_reference_flow_records_the_run_and_is_idempotent(shared_data: Pa
     fr = flow_run(run.flow_run_id)
     assert fr.name == "reference MN908947.nextclade.gb"
     assert fr.state.is_completed()
-    (summary,) = artifacts_by_key(f"reference-import-{run.pk}-summary")
+    (summary,) = artifacts_by_key(f"reference-import-{run.pk}-summary", run.flow_run_id)
     assert "Reference MN908947.3 imported" in summary.data
     assert f"/admin/analyses/reference/{run.summary['reference_id']}/change/" in summary.data
 
