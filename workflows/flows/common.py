@@ -43,6 +43,14 @@ def retry_unless_user_error(task: Any, task_run: TaskRun, state: State) -> bool:
     return False
 
 
+def run_parameter(name: str) -> Any:
+    """A field of the current flow run's ``params`` (for run names): a dict when the run comes
+    from a deployment (dashboard, API), the parameter model when the flow is called in-process.
+    """
+    params = runtime.flow_run.parameters.get("params") or {}
+    return params.get(name) if isinstance(params, dict) else getattr(params, name, None)
+
+
 def current_flow_run_id() -> str | None:
     """The id of the flow run we are in (``None`` when a task's ``.fn`` is called directly)."""
     return runtime.flow_run.id

@@ -11,14 +11,19 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from prefect import runtime
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from analyses.services.lineages import import_lineages as import_lineages_service
 from analyses.services.lineages import validate_lineage_sources
 from emgsonar.models import ImportRun
 from workflows import services
-from workflows.flows.common import HOOKS, download, finish_import_run, start_import_run
+from workflows.flows.common import (
+    HOOKS,
+    download,
+    finish_import_run,
+    run_parameter,
+    start_import_run,
+)
 from workflows.prefect_utils.artifacts import admin_url
 from workflows.prefect_utils.tasks import django_flow, django_task
 
@@ -76,10 +81,8 @@ def import_lineage_graph(
 
 
 def _run_name() -> str:
-    params = runtime.flow_run.parameters.get("params") or {}
-    get = params.get if isinstance(params, dict) else lambda k: getattr(params, k, None)
-    source = get("lineages") or get("pango_notes") or "?"
-    return f"lineages {get('reference')} <- {Path(str(source)).name}"
+    source = run_parameter("lineages") or run_parameter("pango_notes") or "?"
+    return f"lineages {run_parameter('reference')} <- {Path(str(source)).name}"
 
 
 @django_flow(name="import_lineages", flow_run_name=_run_name, log_prints=True, **HOOKS)

@@ -12,14 +12,19 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from prefect import runtime
 from pydantic import BaseModel, ConfigDict, Field
 
 from analyses.services.references import ImportReferenceResult
 from analyses.services.references import import_reference as import_reference_service
 from emgsonar.models import ImportRun
 from workflows import services
-from workflows.flows.common import HOOKS, download, finish_import_run, start_import_run
+from workflows.flows.common import (
+    HOOKS,
+    download,
+    finish_import_run,
+    run_parameter,
+    start_import_run,
+)
 from workflows.prefect_utils.artifacts import admin_url
 from workflows.prefect_utils.tasks import django_flow, django_task
 
@@ -64,8 +69,7 @@ def import_genbank(paths: list[Path], import_run_id: int) -> ImportReferenceResu
 
 
 def _run_name() -> str:
-    params = runtime.flow_run.parameters.get("params") or {}
-    files = params.get("genbank") if isinstance(params, dict) else params.genbank
+    files = run_parameter("genbank")
     first = Path(str((files or ["?"])[0])).name
     more = f" +{len(files) - 1}" if files and len(files) > 1 else ""
     return f"reference {first}{more}"

@@ -55,7 +55,13 @@ from ena_like.services.samples import apply_metadata
 from workflows import queries, services
 from workflows.cluster.backend import JobSpec
 from workflows.cluster.jobs import attach_or_submit, get_backend, wait_for_jobs
-from workflows.flows.common import HOOKS, download, finish_import_run, start_import_run
+from workflows.flows.common import (
+    HOOKS,
+    download,
+    finish_import_run,
+    run_parameter,
+    start_import_run,
+)
 from workflows.flows.params import ImportSamplesParams
 from workflows.prefect_utils.artifacts import (
     ProgressArtifact,
@@ -415,11 +421,10 @@ def summarise_qc(run_id: int) -> None:
 
 
 def _run_name() -> str:
-    params = runtime.flow_run.parameters.get("params") or {}
-    get = params.get if isinstance(params, dict) else lambda k: getattr(params, k, None)
-    source = get("fasta") or get("metadata") or "?"
+    source = run_parameter("fasta") or run_parameter("metadata") or "?"
     name = Path(str(source).split("?")[0]).name or str(source)
-    return f"samples {get('reference')} <- {name} [{get('executor') or 'default'}]"
+    executor = run_parameter("executor") or "default"
+    return f"samples {run_parameter('reference')} <- {name} [{executor}]"
 
 
 @django_flow(name="import_samples", flow_run_name=_run_name, log_prints=True, **HOOKS)
