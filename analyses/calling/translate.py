@@ -97,30 +97,46 @@ class _Query:
 
         def emit(bases: str, source: int | None) -> None:
             nonlocal length, pending_deletion
-            for _ in bases:
-                if length % 3 == 0:
-                    sources.append(set())
-                if source is not None:
-                    sources[-1].add(source)
-                if pending_deletion is not None and length % 3:
+            if pending_deletion is not None:
+                if length % 3:  # the next base completes a codon the deletion cut: merged
                     sources[-1].add(pending_deletion)
                 pending_deletion = None
-                length += 1
+            if source is None:  # a run of plain bases: only count the codons it starts
+                started = (length + len(bases) + 2) // 3 - (length + 2) // 3
+                sources.extend(set() for _ in range(started))
+                length += len(bases)
+            else:
+                for _ in bases:
+                    if length % 3 == 0:
+                        sources.append(set())
+                    sources[-1].add(source)
+                    length += 1
             out.append(bases)
 
+        ref, deleted, subs, ins_after = self.ref, self.deleted, self.subs, self.ins_after
+        run = lo  # start of the pending run of reference bases (emitted in one piece)
         for o in range(lo, hi):
-            deletion = self.deleted.get(o)
-            if deletion is None:
-                if self.unknown(o):
+            deletion = deleted.get(o)
+            unknown = deletion is None and bool(self.u_starts) and self.unknown(o)
+            sub = subs.get(o) if deletion is None and not unknown else None
+            if deletion is not None or unknown or sub:
+                if run < o:
+                    emit(ref[run:o], None)
+                run = o + 1
+                if deletion is not None:
+                    pending_deletion = deletion
+                elif unknown:
                     emit("N", None)
                 else:
-                    sub = self.subs.get(o)
-                    emit(sub[0], sub[1]) if sub else emit(self.ref[o], None)
-            else:
-                pending_deletion = deletion
-            ins = self.ins_after.get(o)
+                    emit(sub[0], sub[1])
+            ins = ins_after.get(o)
             if ins:
+                if run <= o:
+                    emit(ref[run : o + 1], None)
+                run = o + 1
                 emit(*ins)
+        if run < hi:
+            emit(ref[run:hi], None)
         return "".join(out), sources
 
 
