@@ -253,7 +253,9 @@ def read_reference_spec(path: Path) -> ReferenceSpec:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise InputFormatError(f"cannot read reference file ({exc.strerror or exc})", path=path)
+        raise InputFormatError(
+            f"cannot read reference file ({exc.strerror or exc})", path=path
+        ) from exc
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -358,7 +360,9 @@ def read_results(
             header = _check_header(handle.readline(), path)
             lines = handle.read().split("\n")
     except OSError as exc:
-        raise InputFormatError(f"cannot read results file ({exc.strerror or exc})", path=path)
+        raise InputFormatError(
+            f"cannot read results file ({exc.strerror or exc})", path=path
+        ) from exc
     if lines and lines[-1] == "":
         lines.pop()
     n_nt, n_aa, n_records = header["nt_table"], header["aa_table"], header["records"]

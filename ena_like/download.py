@@ -288,7 +288,7 @@ def with_retries(
                     f"GET failed with {reason}" + (f": {detail}" if detail else ""),
                     path=url,
                     hint=_status_hint(exc.code),
-                )
+                ) from exc
             exc.close()
         except TransientError as exc:
             reason, retry_after = str(exc), exc.retry_after

@@ -45,5 +45,5 @@ def run_flow_from_command(flow: Callable[..., Any], **kwargs: Any) -> Any:
     ensure_prefect_environment()
     try:
         return flow(**kwargs)
-    except (EmgsonarError, ValidationError, ValueError) as exc:
-        raise CommandError(str(exc), returncode=2)
+    except (EmgsonarError, ValidationError) as exc:  # not any ValueError: that may be a bug
+        raise CommandError(str(exc), returncode=2) from exc

@@ -54,8 +54,8 @@ def codon_table(table_id: int) -> dict[str, str]:
     """
     try:
         table = CodonTable.unambiguous_dna_by_id[table_id]
-    except KeyError:
-        raise ReferenceDataError(f"unknown translation table {table_id}", value=table_id)
+    except KeyError:  # the lookup's KeyError says nothing the message does not
+        raise ReferenceDataError(f"unknown translation table {table_id}", value=table_id) from None
     concrete = dict(table.forward_table)
     for stop in table.stop_codons:
         concrete[stop] = "*"

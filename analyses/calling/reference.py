@@ -217,7 +217,7 @@ def _parse_records(path: Path) -> list[SeqRecord]:
     except EmgsonarError:
         raise
     except Exception as exc:  # Biopython raises ValueError, IndexError, ... on broken files
-        raise InputFormatError(f"broken GenBank file ({exc})", path=path)
+        raise InputFormatError(f"broken GenBank file ({exc})", path=path) from exc
     if not records:
         raise InputFormatError("GenBank file holds no record", path=path)
     for record in records:

@@ -30,4 +30,6 @@ class Command(BaseCommand):
                     conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db["NAME"])))
                     self.stderr.write(f"created database {db['NAME']}")
         except psycopg.OperationalError as exc:
-            raise CommandError(f"cannot reach Postgres at {db['HOST']}:{db['PORT']}: {exc}")
+            raise CommandError(
+                f"cannot reach Postgres at {db['HOST']}:{db['PORT']}: {exc}"
+            ) from exc
