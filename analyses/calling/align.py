@@ -1,9 +1,9 @@
 """Alignment with minimap2 (mappy): one aligner per replicon, hits stitched into one chain.
 
-minimap2 splits a genome into several hits at long N runs, large deletions and divergent
-stretches; calling.md says how to read the space between two hits (a deletion only when no
-query base is left over, otherwise *not covered*). Everything here works on the cs tag, which
-says per operation what happened, so no per-base loop over the genome is needed.
+minimap2 splits a genome into several hits at long N runs, large deletions, divergent
+stretches and dense indel+SNV clusters; what lies between two hits, and clipped ends, is
+realigned by :mod:`analyses.calling.realign`. Everything here works on the cs tag, which says
+per operation what happened, so no per-base loop over the genome is needed.
 """
 
 from __future__ import annotations

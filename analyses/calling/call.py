@@ -1,9 +1,10 @@
 """Nucleotide calls from a stitched alignment, and the placement rule for indels.
 
-Rules (calling.md): substitutions and IUPAC calls per base; N runs as ranges; the span between
-two hits is a deletion only when no query base is left over, otherwise not covered; deletions
-and insertions are moved among equivalent placements to one outside every CDS, else one on a
-codon boundary, else the leftmost.
+Rules (calling.md): substitutions and IUPAC calls per base; N runs as ranges; hits that
+:mod:`analyses.calling.realign` could not join leave a gap that is not covered (or a deletion
+when no query base is left over); insertions holding N/IUPAC codes are unknown, not calls;
+deletions and insertions are moved among equivalent placements to one outside every CDS, else
+one on a codon boundary, else the leftmost.
 """
 
 from __future__ import annotations

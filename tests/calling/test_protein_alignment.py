@@ -59,7 +59,7 @@ def test_on819429_deletion_plus_insertion(sc2: Caller) -> None:
 
     Its S reads ``P I S E P E D L`` where the reference reads ``P I N L V R D L`` and typical
     BA.1 ``P I I V R E P E D L``: the genome lacks 6 more nt (``TAGTGC``) than BA.1, so the
-    protein is as long as the reference's. A protein alignment (BLOSUM62, any usual gap cost)
+    protein is as long as the reference's. A peptide alignment (any usual gap cost)
     then gives four substitutions, not BA.1's ``S:del:211, S:L212I, S:R214REPE`` (which would
     need the query to be two residues longer).
     """
