@@ -84,6 +84,12 @@ class AuthenticationRequiredError(EmgsonarError):
     code: ClassVar[str] = "not_authenticated"
 
 
+class InvalidTokenError(AuthenticationRequiredError):
+    """The request presents an API token that no active user owns (mistyped, revoked)."""
+
+    code: ClassVar[str] = "invalid_token"
+
+
 class ServiceUnavailableError(EmgsonarError):
     """A service emgsonar needs is down or not set up (the Prefect server, a deployment)."""
 

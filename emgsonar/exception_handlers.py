@@ -8,6 +8,7 @@ from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from emgsonar.auth import TOKEN_COMMAND
 from emgsonar.errors import (
     AuthenticationRequiredError,
     ConflictError,
@@ -26,6 +27,17 @@ _STATUS = {
 }
 
 
+#: sent with every 401 (RFC 9110 requires a challenge; RFC 6750 names the scheme)
+WWW_AUTHENTICATE = 'Bearer realm="emgsonar"'
+
+
+def _challenge(response: HttpResponse) -> HttpResponse:
+    """Add the ``WWW-Authenticate`` challenge to a 401, so clients know to send a token."""
+    if response.status_code == 401:
+        response["WWW-Authenticate"] = WWW_AUTHENTICATE
+    return response
+
+
 def _location(error: dict) -> str:
     """``query.limit`` from Ninja's ``loc`` list."""
     return ".".join(str(part) for part in error.get("loc", ()))
@@ -37,7 +49,8 @@ def register_exception_handlers(api: NinjaAPI) -> None:
     @api.exception_handler(EmgsonarError)
     def _emgsonar_error(request: HttpRequest, exc: EmgsonarError) -> HttpResponse:
         status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 400)
-        return api.create_response(request, {"detail": str(exc), "code": exc.code}, status=status)
+        body = {"detail": str(exc), "code": exc.code}
+        return _challenge(api.create_response(request, body, status=status))
 
     @api.exception_handler(ValidationError)
     def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
@@ -51,10 +64,10 @@ def register_exception_handlers(api: NinjaAPI) -> None:
     def _authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
         body = {
             "detail": "Authentication required: send 'Authorization: Bearer <token>' "
-            "(see 'manage.py create_api_token') or log in.",
+            f"(issued with {TOKEN_COMMAND}) or log in.",
             "code": "not_authenticated",
         }
-        return api.create_response(request, body, status=exc.status_code)
+        return _challenge(api.create_response(request, body, status=exc.status_code))
 
     @api.exception_handler(HttpError)
     def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
