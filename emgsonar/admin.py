@@ -4,6 +4,11 @@ from django.contrib import admin
 
 from emgsonar.models import ApiToken, ImportRun
 
+admin.site.site_header = "emgsonar administration"
+admin.site.site_title = "emgsonar admin"
+#: the stock login page plus how to get a login (there is no sign-up)
+admin.site.login_template = "emgsonar/admin_login.html"
+
 
 @admin.register(ImportRun)
 class ImportRunAdmin(admin.ModelAdmin):

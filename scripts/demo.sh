@@ -88,6 +88,10 @@ emgsonar demo is ready:
   Prefect dashboard   $DASHBOARD            (flow runs, progress and summary artifacts)
   API docs            $APP/api/docs
   samples             $APP/api/samples/
-  admin               $APP/admin/              (create a user: ./taskw manage -- createsuperuser)
+  admin               $APP/admin/
   stop everything     ./taskw stop
+
+A login for the admin and an API token for writes (prints a generated password once, then
+the token; run it again for another token):
+  ./taskw manage -- create_user admin --admin --token
 EOF

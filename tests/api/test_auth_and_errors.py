@@ -127,7 +127,9 @@ def test_create_api_token_command(db):
     assert "Bearer" in err.getvalue()
     with pytest.raises(CommandError) as unknown:
         call_command("create_api_token", "bob")
-    assert str(unknown.value) == "unknown user 'bob'; create it with createsuperuser"
+    assert str(unknown.value) == (
+        "unknown user 'bob'; create it with './taskw manage -- create_user bob --token'"
+    )
     assert ApiToken.objects.count() == 1
 
 

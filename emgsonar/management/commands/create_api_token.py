@@ -3,7 +3,7 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from emgsonar.models import ApiToken
+from emgsonar.management.tokens import print_new_token
 
 
 class Command(BaseCommand):
@@ -16,7 +16,8 @@ class Command(BaseCommand):
     def handle(self, *args, username: str, name: str, **options) -> None:
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
-            raise CommandError(f"unknown user '{username}'; create it with createsuperuser")
-        _, key = ApiToken.issue(user, name)
-        self.stdout.write(key)
-        self.stderr.write(f"token for {username}: use 'Authorization: Bearer <key>'")
+            raise CommandError(
+                f"unknown user '{username}'; create it with "
+                f"'./taskw manage -- create_user {username} --token'"
+            )
+        print_new_token(self, user, name)
