@@ -12,7 +12,7 @@ import os
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import AliasChoices, BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -25,12 +25,28 @@ class Executor(StrEnum):
     SLURM = "slurm"
 
 
+class SlurmApi(StrEnum):
+    """How emgsonar talks to Slurm (``EMGSONAR_SLURM__API``)."""
+
+    #: ``sbatch``/``squeue``/``scontrol``/``scancel`` (needs the Slurm client and munge here)
+    CLI = "cli"
+    #: slurmrestd's REST API with a JWT (needs only HTTP to ``rest_url``)
+    REST = "rest"
+
+
+#: the dev cluster's config (slurm-dev-environment/up.sh); found through SLURM_CONF, not /etc
+DEV_SLURM_CONF = BASE_DIR / ".data" / "slurm" / "slurm.conf"
+
+
 class SlurmConfig(BaseModel):
     """How chunks are submitted to a Slurm cluster.
 
     ``work_dir`` must be visible under the same path on every node (a shared file system on a
     real cluster); job scripts read their input and write their results only there.
     """
+
+    #: command-line tools or slurmrestd; both give the same job states (same tests)
+    api: SlurmApi = SlurmApi.CLI
 
     work_dir: Path = BASE_DIR / ".data" / "slurm-work"
     partition: str | None = None
@@ -46,12 +62,39 @@ class SlurmConfig(BaseModel):
     python: Path | None = None
     #: where Slurm's commands live, when not on PATH
     bin_dir: Path | None = None
-    #: slurm.conf for our commands (``SLURM_CONF``); None: Slurm's own lookup (/etc/slurm)
+    #: slurm.conf for our commands (``SLURM_CONF``); None: the ``SLURM_CONF`` of the
+    #: environment if set, else the dev cluster's (when it exists), else Slurm's own lookup
     conf: Path | None = None
     #: where job scripts ``cd`` to and find the code (the shared checkout on a real cluster)
     project_dir: Path = BASE_DIR
     #: extra ``sbatch`` options of a site (``--qos=...``, ``--constraint=...``)
     sbatch_args: list[str] = []
+    #: at most this many tasks of one job array run at once (``--array=1-N%M``); 0: no limit
+    array_max_running: int = Field(default=0, ge=0)
+    #: slurmrestd's address (``api = rest``); the dev cluster serves it on loopback
+    rest_url: str = "http://127.0.0.1:6820"
+    #: the OpenAPI plugin version slurmrestd serves (Slurm 22.05: v0.0.36 to v0.0.38)
+    rest_api_version: str = "v0.0.38"
+    #: user the REST requests act as; None: the user running emgsonar
+    rest_user: str | None = None
+    #: a JWT for ``rest_user``; None: ``scontrol token`` makes one, renewed before it expires
+    rest_token: SecretStr | None = None
+    #: lifespan of the tokens ``scontrol token`` makes
+    rest_token_lifespan_seconds: int = Field(default=3600, ge=60)
+    rest_timeout_seconds: float = 30.0
+
+    def slurm_conf(self) -> Path | None:
+        """The slurm.conf to hand to Slurm's commands as ``SLURM_CONF``, or None to let them
+        find it themselves (a ``SLURM_CONF`` in the environment, or /etc/slurm).
+
+        Why a default at all: the dev cluster never touches /etc/slurm, so without this a
+        checkout's commands would find no Slurm (or a site's) instead of the one up.sh started.
+        """
+        if self.conf is not None:
+            return self.conf
+        if "SLURM_CONF" not in os.environ and DEV_SLURM_CONF.is_file():
+            return DEV_SLURM_CONF
+        return None
 
 
 class PrefectConfig(BaseModel):

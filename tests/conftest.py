@@ -36,10 +36,15 @@ def prefect_harness() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def slurm_cluster() -> None:
+def slurm_cluster() -> Path:
     """The one-node Slurm of slurm-dev-environment, started if it is not running (idempotent).
 
     Tests of the Slurm path submit real jobs; the script installs and starts what is missing.
+    Its config is found through ``SLURM_CONF`` only (up.sh never writes /etc/slurm), so this
+    sets ``SLURM_CONF`` for the session: the backends and the tests' own ``scancel`` then talk
+    to this cluster and no other one on the machine.
+
+    :returns: the cluster's slurm.conf.
     """
     proc = subprocess.run(
         ["bash", str(REPO_ROOT / "slurm-dev-environment" / "up.sh")],
@@ -50,3 +55,6 @@ def slurm_cluster() -> None:
     )
     if proc.returncode != 0:
         raise RuntimeError(f"slurm-dev-environment/up.sh failed:\n{proc.stdout}\n{proc.stderr}")
+    conf = Path(proc.stdout.rsplit("SLURM_CONF=", 1)[1].rstrip().rstrip(")"))
+    os.environ["SLURM_CONF"] = str(conf)
+    return conf

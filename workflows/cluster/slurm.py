@@ -111,7 +111,7 @@ class SlurmCliBackend:
             account=config.account,
             sbatch_args=config.sbatch_args,
             bin_dir=config.bin_dir,
-            conf=config.conf,
+            conf=config.slurm_conf(),
             lost_after_seconds=config.lost_after_seconds,
         )
 
