@@ -5,6 +5,7 @@ from ninja import NinjaAPI, Schema
 import emgsonar
 from analyses.api import router as analyses_router
 from emgsonar.exception_handlers import register_exception_handlers
+from emgsonar.rendering import RENDERER
 from ena_like.api import router as samples_router
 from workflows.api import router as imports_router
 
@@ -16,6 +17,7 @@ api = NinjaAPI(
         "Query endpoints follow the RKI sonar backend contract."
     ),
     urls_namespace="api",
+    renderer=RENDERER,
 )
 register_exception_handlers(api)
 

@@ -1,7 +1,7 @@
 """Sample endpoints of sonar's contract (api.md): queries, statistics, plots, exports, deletes.
 
 Views stay thin: parse parameters, call ``ena_like.queries``/``exports``/``services``, return.
-Every endpoint that takes ``filters`` goes through :func:`queries.filtered_samples` (the one
+Every endpoint that takes ``filters`` goes through :func:`filtering.filtered_samples` (the one
 filter engine). Sonar's alias paths (``statistics/…``, ``plots/…``) answer the same functions.
 """
 
@@ -11,8 +11,11 @@ from ninja.pagination import paginate
 
 from emgsonar.auth import READ_AUTH, WRITE_AUTH, require_permission
 from emgsonar.pagination import SonarPagination, page_links, resolve_window
-from ena_like import queries
+from emgsonar.rendering import json_response
 from ena_like.exports import csv_lines, expand_columns
+from ena_like.queries import database, filtering, lookups, profiles
+from ena_like.queries import properties as property_queries
+from ena_like.queries import statistics as stats
 from ena_like.schemas import (
     AddPropertyIn,
     AllPropertiesOut,
@@ -72,20 +75,20 @@ def _page(request: HttpRequest, params, count: int, rows: list) -> dict:
 @router.get("samples/", response={200: SamplePage, **ERRORS})
 def list_samples(request: HttpRequest, params: Query[SampleListParams]):
     """Samples (optionally of one reference, or the one named ``name``), paginated."""
-    query = queries.filtered_samples(params.accession(), None, params.name)
+    query = filtering.filtered_samples(params.accession(), None, params.name)
     window = resolve_window(params.limit, params.offset, params.page, params.page_size)
-    qs = queries.ordered(query.queryset, params.ordering).select_related("reference")
+    qs = filtering.ordered(query.queryset, params.ordering).select_related("reference")
     rows = list(
         qs.defer("nt_mutation_ids", "aa_mutation_ids")[window.offset : window.offset + window.limit]
     )
-    return _page(request, params, queries.filtered_count(query), rows)
+    return _page(request, params, filtering.filtered_count(query), rows)
 
 
 @router.get("samples/genomes/", response={200: GenomesPage | VcfPage, **ERRORS})
 def genomes(request: HttpRequest, params: Query[GenomesParams]):
     """The main query: filtered samples with profiles and properties (or CSV/VCF)."""
-    query = queries.filtered_samples(params.accession(), params.filters, params.name)
-    qs = queries.ordered(query.queryset, params.ordering)
+    query = filtering.filtered_samples(params.accession(), params.filters, params.name)
+    qs = filtering.ordered(query.queryset, params.ordering)
     if params.csv_stream:
         columns = expand_columns((params.columns or "name").split(","), query.reference)
         response = StreamingHttpResponse(
@@ -97,23 +100,23 @@ def genomes(request: HttpRequest, params: Query[GenomesParams]):
         )
         return response
     window = resolve_window(params.limit, params.offset, params.page, params.page_size)
-    samples = queries.page_of(qs, window.offset, window.limit)
-    build = queries.vcf_genomes if params.vcf_format else queries.genomes
-    return _page(request, params, queries.filtered_count(query), build(samples, params.showNX))
+    samples = profiles.page_of(qs, window.offset, window.limit)
+    build = profiles.vcf_genomes if params.vcf_format else profiles.genomes
+    return _page(request, params, filtering.filtered_count(query), build(samples, params.showNX))
 
 
 @router.get("sample_genomes/match/", response={200: GenomesPage, **ERRORS})
 def match_genomes(request: HttpRequest, params: Query[MatchParams]):
     """Sonar's ``match``: ``profile_filters`` (mutations, all required) and ``param_filters``
     (``property=value`` or JSON filter items), ANDed with ``filters``; answered as genomes."""
-    combined = queries.match_filters(params.filters, params.profile_filters, params.param_filters)
-    query = queries.filtered_samples(params.accession(), combined)
+    combined = filtering.match_filters(params.filters, params.profile_filters, params.param_filters)
+    query = filtering.filtered_samples(params.accession(), combined)
     window = resolve_window(params.limit, params.offset, params.page, params.page_size)
-    samples = queries.page_of(
-        queries.ordered(query.queryset, params.ordering), window.offset, window.limit
+    samples = profiles.page_of(
+        filtering.ordered(query.queryset, params.ordering), window.offset, window.limit
     )
     return _page(
-        request, params, queries.filtered_count(query), queries.genomes(samples, params.showNX)
+        request, params, filtering.filtered_count(query), profiles.genomes(samples, params.showNX)
     )
 
 
@@ -122,48 +125,48 @@ def match_genomes(request: HttpRequest, params: Query[MatchParams]):
 @router.get("statistics/statistics/", response={200: StatisticsOut, **ERRORS})
 def statistics(request: HttpRequest, params: Query[ReferenceParams]):
     """Totals and dates over all samples of the reference (or all samples)."""
-    return queries.statistics(queries.reference_or_none(params.accession()))
+    return stats.statistics(filtering.reference_or_none(params.accession()))
 
 
 @router.get("samples/filtered_statistics/", response={200: FilteredStatisticsOut, **ERRORS})
 @router.get("statistics/filtered_statistics/", response={200: FilteredStatisticsOut, **ERRORS})
 def filtered_statistics(request: HttpRequest, params: Query[FilterParams]):
     """How many samples match ``filters``."""
-    query = queries.filtered_samples(params.accession(), params.filters)
-    return {"filtered_total_count": queries.filtered_count(query)}
+    query = filtering.filtered_samples(params.accession(), params.filters)
+    return {"filtered_total_count": filtering.filtered_count(query)}
 
 
 @router.get("samples/distinct_lineages/", response={200: LineagesOut, **ERRORS})
 @router.get("lineages/distinct_lineages/", response={200: LineagesOut, **ERRORS})
 def distinct_lineages(request: HttpRequest, params: Query[ReferenceParams]):
     """Lineages seen on samples (``null`` for samples without)."""
-    return {"lineages": queries.distinct_lineages(queries.reference_or_none(params.accession()))}
+    return {"lineages": lookups.distinct_lineages(filtering.reference_or_none(params.accession()))}
 
 
 @router.get("samples/full_lineages/", response={200: LineagesOut, **ERRORS})
 @router.get("lineages/full_lineages/", response={200: LineagesOut, **ERRORS})
 def full_lineages(request: HttpRequest, params: Query[ReferenceParams]):
     """Every lineage name of the reference's nomenclature."""
-    return {"lineages": queries.full_lineages(queries.reference_or_none(params.accession()))}
+    return {"lineages": lookups.full_lineages(filtering.reference_or_none(params.accession()))}
 
 
 # --- plots -----------------------------------------------------------------------------------
 def _filtered(params: FilterParams):
-    return queries.filtered_samples(params.accession(), params.filters)
+    return filtering.filtered_samples(params.accession(), params.filters)
 
 
 @router.get("samples/plot_metadata_coverage/", response={200: MetadataCoverageOut, **ERRORS})
 @router.get("plots/plot_metadata_coverage/", response={200: MetadataCoverageOut, **ERRORS})
 def plot_metadata_coverage(request: HttpRequest, params: Query[FilterParams]):
     """Samples with a value, per field (profiles included)."""
-    return {"metadata_coverage": queries.metadata_coverage(_filtered(params))}
+    return {"metadata_coverage": stats.metadata_coverage(_filtered(params))}
 
 
 @router.get("samples/plot_samples_per_week/", response={200: list[tuple[str, int]], **ERRORS})
 @router.get("plots/plot_samples_per_week/", response={200: list[tuple[str, int]], **ERRORS})
 def plot_samples_per_week(request: HttpRequest, params: Query[FilterParams]):
     """``[["2024-W01", 45], …]``, ISO weeks, empty weeks inside the range as 0."""
-    return queries.samples_per_week(_filtered(params).queryset)
+    return stats.samples_per_week(_filtered(params).queryset)
 
 
 @router.get("samples/plot_grouped_lineages_per_week/", response={200: GroupedLineagesOut, **ERRORS})
@@ -171,40 +174,38 @@ def plot_samples_per_week(request: HttpRequest, params: Query[FilterParams]):
 def plot_grouped_lineages_per_week(request: HttpRequest, params: Query[FilterParams]):
     """Share of each lineage group per ISO week."""
     query = _filtered(params)
-    rows = queries.grouped_lineages_per_week(query.queryset, query.reference)
+    rows = stats.grouped_lineages_per_week(query.queryset, query.reference)
     # rendered directly: the rows are already plain str/int/float of ``GroupedLineagesOut``
     # (the declared schema), and validating then dumping ~40k of them through pydantic took
     # longer (~0.15 s at 1M samples) than rendering the JSON
-    from emgsonar.api import api  # the API this router is mounted on (its renderer)
-
-    return api.create_response(request, {"grouped_lineages_per_week": rows}, status=200)
+    return json_response(request, {"grouped_lineages_per_week": rows})
 
 
 @router.get("samples/plot_custom/", response={200: dict[str, dict[str, int]], **ERRORS})
 @router.get("plots/plot_custom/", response={200: dict[str, dict[str, int]], **ERRORS})
 def plot_custom(request: HttpRequest, params: Query[PlotCustomParams]):
     """``{property: {value: samples}}``."""
-    return queries.custom_plot(_filtered(params).queryset, params.property)
+    return stats.custom_plot(_filtered(params).queryset, params.property)
 
 
 @router.get("samples/plot_custom_xy/", response={200: dict[str, list[dict[str, int]]], **ERRORS})
 @router.get("plots/plot_custom_xy/", response={200: dict[str, list[dict[str, int]]], **ERRORS})
 def plot_custom_xy(request: HttpRequest, params: Query[PlotCustomXYParams]):
     """``{x: [{y: samples}, …]}``."""
-    return queries.custom_xy_plot(_filtered(params).queryset, params.x_property, params.y_property)
+    return stats.custom_xy_plot(_filtered(params).queryset, params.x_property, params.y_property)
 
 
 # --- sequences -------------------------------------------------------------------------------
 @router.get("samples/get_sequence_data/", response={200: SequenceDataOut, **ERRORS})
 def get_sequence_data(request: HttpRequest, params: Query[SequenceNameParams]):
     """Id and seqhash of one sequence record (nulls when unknown)."""
-    return queries.sequence_data([params.sequence_name])[0]
+    return lookups.sequence_data([params.sequence_name])[0]
 
 
 @router.post("samples/get_bulk_sequence_data/", response={200: list[SequenceDataOut], **ERRORS})
 def get_bulk_sequence_data(request: HttpRequest, body: BulkSequenceDataIn):
     """Id and seqhash of many records, in the order asked; unknown names with nulls."""
-    return queries.sequence_data(body.sequence_data)
+    return lookups.sequence_data(body.sequence_data)
 
 
 # --- writes ----------------------------------------------------------------------------------
@@ -280,13 +281,13 @@ def delete_property(request: HttpRequest):
 @paginate(SonarPagination)
 def list_properties(request: HttpRequest):
     """Custom properties with their types."""
-    return queries.properties()
+    return property_queries.properties()
 
 
 @router.get("properties/{int:pk}/", response={200: PropertyOut, **ERRORS}, tags=["properties"])
 def get_property(request: HttpRequest, pk: int):
     """One custom property by id."""
-    return queries.property_by_id(pk)
+    return property_queries.property_by_id(pk)
 
 
 @router.get(
@@ -296,7 +297,7 @@ def get_property(request: HttpRequest, pk: int):
 )
 def distinct_property_names(request: HttpRequest):
     """Custom property names, then the sample columns."""
-    return {"property_names": queries.property_names()}
+    return {"property_names": property_queries.property_names()}
 
 
 @router.get(
@@ -307,8 +308,11 @@ def distinct_property_names(request: HttpRequest):
 def get_all_properties(request: HttpRequest, params: Query[OptionalReferenceParams]):
     """Sample columns and custom properties with sonar's query type and their number of
     distinct values among the reference's samples (the frontend's property chooser)."""
-    reference = queries.reference_or_none(params.accession())
-    return {"keys": queries.ALL_PROPERTIES_KEYS, "values": queries.all_properties(reference)}
+    reference = filtering.reference_or_none(params.accession())
+    return {
+        "keys": property_queries.ALL_PROPERTIES_KEYS,
+        "values": property_queries.all_properties(reference),
+    }
 
 
 @router.get(
@@ -318,7 +322,7 @@ def get_all_properties(request: HttpRequest, params: Query[OptionalReferencePara
 )
 def dataset_options(request: HttpRequest):
     """Per organism: accessions of references with samples, and their samples' data sets."""
-    return queries.dataset_options()
+    return lookups.dataset_options()
 
 
 @router.get(
@@ -328,8 +332,8 @@ def dataset_options(request: HttpRequest):
 )
 def distinct_mutations_count(request: HttpRequest, params: Query[OptionalReferenceParams]):
     """How many distinct NT mutations the samples (of the reference) carry."""
-    reference = queries.reference_or_none(params.accession())
-    return {"distinct_mutations_count": queries.distinct_mutations_count(reference)}
+    reference = filtering.reference_or_none(params.accession())
+    return {"distinct_mutations_count": lookups.distinct_mutations_count(reference)}
 
 
 @router.get(
@@ -339,8 +343,8 @@ def distinct_mutations_count(request: HttpRequest, params: Query[OptionalReferen
 )
 def distinct_properties(request: HttpRequest, params: Query[PropertyNameParams]):
     """Distinct values of a property or column (of one reference, if given)."""
-    reference = queries.reference_or_none(params.accession())
-    return {"values": queries.distinct_property_values(params.property_name, reference)}
+    reference = filtering.reference_or_none(params.accession())
+    return {"values": property_queries.distinct_property_values(params.property_name, reference)}
 
 
 # --- database --------------------------------------------------------------------------------
@@ -352,7 +356,7 @@ def distinct_properties(request: HttpRequest, params: Query[PropertyNameParams])
 )
 def database_tables_status(request: HttpRequest):
     """Whether every table exists (``missing_tables`` otherwise)."""
-    missing = queries.missing_tables()
+    missing = database.missing_tables()
     return {"status": True} if not missing else {"status": False, "missing_tables": missing}
 
 
@@ -361,11 +365,11 @@ def database_tables_status(request: HttpRequest):
 )
 def database_info(request: HttpRequest):
     """Coverage, totals, dates, references, size and version."""
-    return {"detail": queries.database_info()}
+    return {"detail": database.database_info()}
 
 
 # registered last: ``{path:name}`` (influenza names hold slashes) must not shadow the paths above
 @router.get("samples/{path:name}/", response={200: SampleOut, **ERRORS})
 def get_sample(request: HttpRequest, name: str):
     """One sample by name."""
-    return queries.sample_by_name(name)
+    return lookups.sample_by_name(name)

@@ -7,7 +7,7 @@ on the ``(sample, property)``/``sample`` indexes). Profile cells are built from 
 own mutation arrays through a :class:`_Labels` cache (mutation id → column, sort key, label),
 filled once per export and per mutation with one query per batch for ids not seen yet — not
 per-batch profile objects. With ``showNX=true`` (per-base ``N``/per-residue ``X`` labels from
-unknown ranges) batches go through :class:`ena_like.queries.ProfileBuilder` instead.
+unknown ranges) batches go through :class:`ena_like.queries.profiles.ProfileBuilder` instead.
 
 Columns (``columns=a,b,…``): a sample column (``name``, ``lineage``, ``collection_date`` …), a
 custom property, ``length``, the QC columns (``qc_status``, ``qc_score``, ``coverage``,
@@ -32,14 +32,8 @@ from django.db.models import F, OuterRef, QuerySet
 from analyses.models import AminoAcidMutation, Cds, MutationCount, NucleotideMutation, Reference
 from ena_like.filters import FilterError
 from ena_like.models import Property, Sample, SampleSequence
-from ena_like.queries import (
-    ProfileBuilder,
-    _custom_value,
-    _plain,
-    frameshift_exists,
-    iter_batches,
-    nt_label,
-)
+from ena_like.queries.profiles import ProfileBuilder, frameshift_exists, iter_batches, nt_label
+from ena_like.queries.values import custom_value, plain_value
 
 GENOMIC, PROTEOMIC = "genomic_profiles", "proteomic_profiles"
 _SAMPLE_COLUMNS = {
@@ -287,7 +281,7 @@ def _fast_lines(
             plan.append((column_index("_sequences"), "list"))
         elif column in props:
             alias = f"_p{len(annotations)}"
-            annotations[alias] = _custom_value(props[column])
+            annotations[alias] = custom_value(props[column])
             plan.append((column_index(alias), "plain"))
         elif column in _PLAIN_COLUMNS:
             plan.append((column_index(column), "plain"))
@@ -381,7 +375,7 @@ def _write_batches(
                 if value is None:
                     continue
                 if how == "plain":
-                    cells[i] = _plain(value) if value != "" else ""
+                    cells[i] = plain_value(value) if value != "" else ""
                 elif how == "list":
                     cells[i] = ", ".join(str(v) for v in value)
                 else:

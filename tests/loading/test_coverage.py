@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from analyses.calling.seqio import read_fasta
-from ena_like import queries
 from ena_like.filters import parse_filters
 from ena_like.metadata import read_header, read_metadata
 from ena_like.models import Sample, SampleFieldCoverage
+from ena_like.queries.filtering import SampleQuery, filtered_samples, reference_or_none
+from ena_like.queries.statistics import metadata_coverage
 from ena_like.services.deletion import delete_samples, delete_sequences
 from ena_like.services.properties import add_property, declared_properties
 from ena_like.services.samples import apply_metadata
@@ -33,20 +34,20 @@ def _metadata(path: Path):
 
 def _scanned(reference) -> dict[str, int]:
     """``plot_metadata_coverage`` the way a filter computes it (a pass over the samples)."""
-    query = queries.SampleQuery(
+    query = SampleQuery(
         Sample.objects.filter(reference=reference),
         reference,
         parse_filters({"label": "Reference", "accession": REF}),
         None,
     )
-    return queries.metadata_coverage(query)
+    return metadata_coverage(query)
 
 
 def _check_reads(client, reference_id: int) -> None:
     """Every reader of the stored coverage answers what a scan answers."""
     assert coverage_problems() == []
-    reference = queries.reference_or_none(REF)
-    stored = queries.metadata_coverage(queries.filtered_samples(REF, None))
+    reference = reference_or_none(REF)
+    stored = metadata_coverage(filtered_samples(REF, None))
     assert stored == _scanned(reference)
     samples = Sample.objects.filter(reference_id=reference_id)
     stats = client.get("/api/samples/statistics/", {"reference": REF}).json()

@@ -1,0 +1,191 @@
+"""The filtered, ordered sample queryset behind every endpoint that takes ``filters``.
+
+:func:`filtered_samples` compiles the filter tree into one predicate on ``ena_like_sample``
+(see ``ena_like/filters``); :func:`filtered_count` answers from maintained counts when it can.
+"""
+
+import json
+from dataclasses import dataclass
+
+from django.db.models import F, QuerySet
+
+from analyses.models import MutationCount, Reference
+from analyses.queries import clean_accession
+from emgsonar.errors import NotFoundError
+from ena_like.filters import FIXED_COLUMNS, FilterCompiler, FilterError, FilterNode, parse_filters
+from ena_like.filters.tree import MutationCondition, ProfileCondition
+from ena_like.models import Sample, SampleFieldCoverage
+from ena_like.queries.coverage import stored_coverage
+from ena_like.queries.values import custom_value, property_types
+
+#: default ordering of sample lists (api.md); NULL dates last, ties by id (stable pages)
+DEFAULT_ORDERING = "-collection_date"
+
+
+def reference_or_none(accession: str | None) -> Reference | None:
+    """The reference of ``accession`` (quotes stripped), ``None`` when not given.
+
+    :raises NotFoundError: naming the unknown accession.
+    """
+    accession = clean_accession(accession)
+    if not accession:
+        return None
+    found = Reference.objects.filter(accession=accession).first()
+    if found is None:
+        raise NotFoundError(f"unknown reference '{accession}'")
+    return found
+
+
+def samples_of(reference: Reference | None) -> QuerySet[Sample]:
+    """The samples of ``reference``, every sample when ``None``."""
+    return Sample.objects.all() if reference is None else Sample.objects.filter(reference=reference)
+
+
+@dataclass
+class SampleQuery:
+    """A filtered sample queryset with what it was built from."""
+
+    queryset: QuerySet[Sample]
+    reference: Reference | None
+    tree: FilterNode
+    compiler: FilterCompiler | None
+    #: every sample of the reference (or all samples): no filter, no name
+    unfiltered: bool = False
+
+
+def filtered_samples(
+    reference_accession: str | None, filters: str | dict | None, name: str | None = None
+) -> SampleQuery:
+    """Samples of the reference that satisfy ``filters`` (and have that ``name``).
+
+    :raises FilterError: bad filters, or filters without a reference.
+    :raises NotFoundError: unknown reference.
+    """
+    reference = reference_or_none(reference_accession)
+    tree = parse_filters(filters)
+    qs = Sample.objects.all()
+    compiler = None
+    if reference is not None:
+        qs = qs.filter(reference=reference)
+        if not tree.is_empty():
+            compiler = FilterCompiler(reference)
+            qs = qs.filter(compiler.compile(tree))
+    elif not tree.is_empty():
+        raise FilterError(
+            "'filters' needs a reference",
+            hint="Add reference_accession=<accession> (or reference=)",
+        )
+    if name:
+        qs = qs.filter(name=name)
+    return SampleQuery(qs, reference, tree, compiler, unfiltered=tree.is_empty() and not name)
+
+
+def match_filters(
+    filters: str | None, profile_filters: list[str], param_filters: list[str]
+) -> dict | str | None:
+    """Sonar's ``match`` parameters as one filter tree, ANDed with ``filters``.
+
+    ``profile_filters``: mutations (each item may hold several, all required).
+    ``param_filters``: ``property=value`` (exact) or a JSON filter item.
+    """
+    if not profile_filters and not param_filters:
+        return filters
+    items: list[dict] = []
+    if filters and filters.strip():
+        items.append(parse_filters_json(filters))
+    items.extend({"label": "DNA/AA Profile", "value": p} for p in profile_filters if p.strip())
+    for param in param_filters:
+        text = param.strip()
+        if text.startswith("{"):
+            items.append(parse_filters_json(text))
+        elif "=" in text:
+            name, value = text.split("=", 1)
+            items.append(
+                {
+                    "label": "Property",
+                    "property_name": name.strip(),
+                    "filter_type": "exact",
+                    "value": value.strip(),
+                }
+            )
+        elif text:
+            raise FilterError(f"param_filters item '{text}' is neither 'property=value' nor JSON")
+    return {"andFilter": items}
+
+
+def parse_filters_json(text: str) -> dict:
+    """Decode JSON filter text (errors named as filter errors)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FilterError(f"not valid JSON ({exc.msg})", value=text) from None
+    if not isinstance(value, dict):
+        raise FilterError("a filter must be a JSON object", value=text)
+    return value
+
+
+def filtered_count(query: SampleQuery) -> int:
+    """How many samples match. Without a filter the maintained ``SampleFieldCoverage`` total
+    answers, one exact mutation alone ``MutationCount`` (both exact at every commit); anything
+    else is counted."""
+    if query.unfiltered:
+        return stored_coverage(query.reference).get(SampleFieldCoverage.TOTAL, 0)
+    fast = _single_mutation_count(query)
+    return fast if fast is not None else query.queryset.count()
+
+
+def _collapse(node: FilterNode) -> FilterNode:
+    """The node a tree of single-item wrappers stands for: an ``andFilter`` or ``orFilter``
+    with exactly one non-empty item and no own condition *is* that item (sonar's clients send
+    ``{"andFilter": [item]}``); empty items are ignored, as the compiler ignores them."""
+    while node.condition is None:
+        children = [c for c in (*node.and_, *node.or_) if not c.is_empty()]
+        if len(children) != 1:
+            break
+        node = children[0]
+    return node
+
+
+def _single_mutation_count(query: SampleQuery) -> int | None:
+    compiler = query.compiler
+    if compiler is None:
+        return None
+    tree = _collapse(query.tree)
+    if tree.and_ or tree.or_ or tree.condition is None:
+        return None
+    cond = tree.condition
+    if cond.exclude or not isinstance(cond, ProfileCondition | MutationCondition):
+        return None
+    single = compiler.single_mutation()
+    if single is None:
+        return None
+    level, mutation_id = single
+    return (
+        MutationCount.objects.filter(
+            reference=query.reference, level=level, mutation_id=mutation_id
+        )
+        .values_list("samples", flat=True)
+        .first()
+    )
+
+
+def ordered(qs: QuerySet[Sample], ordering: str | None) -> QuerySet[Sample]:
+    """Order by a column or custom property (``-`` descending); NULLs last, ties by id.
+
+    :raises FilterError: unknown field.
+    """
+    ordering = (ordering or DEFAULT_ORDERING).strip()
+    descending = ordering.startswith("-")
+    field = ordering.lstrip("-+")
+    if field in FIXED_COLUMNS or field == "id":
+        expression = F(field)
+    else:
+        prop = property_types().get(field)
+        if prop is None:
+            raise FilterError(
+                f"cannot order by unknown field '{field}'",
+                hint="Use a sample column or property name, '-' for descending",
+            )
+        expression = custom_value(prop)
+    key = expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True)
+    return qs.order_by(key, "-id" if descending else "id")
