@@ -44,15 +44,13 @@ from pathlib import Path
 from typing import BinaryIO, ClassVar, Literal
 
 from emgsonar.errors import InputFormatError, NotFoundError
-from ena_like.download import (
-    ENA_PREFIXES,
-    DownloadError,
-    TransientError,
-    http_get,
-    with_retries,
-)
+from ena_like.http import DownloadError, TransientError, http_get, with_retries
 
 logger = logging.getLogger(__name__)
+
+#: source prefixes of an ENA source string (``ena:ACC1,ACC2``), dispatched here by
+#: :func:`ena_like.download.fetch`
+ENA_PREFIXES = ("ena://", "ena:")
 
 #: ENA's own limit is higher, but 100 keeps URLs short (~1.3 kB) and a failed batch cheap
 MAX_BATCH = 100

@@ -8,13 +8,14 @@ import pytest
 
 from analyses.calling.compression import open_text
 from emgsonar.errors import InputFormatError
-from ena_like.download import DownloadError, fetch
+from ena_like.download import fetch
 from ena_like.ena_client import (
     EnaClient,
     MissingAccessionsError,
     parse_ena_source,
     validate_accessions,
 )
+from ena_like.http import DownloadError
 from tests.download.localserver import ENA_BROWSER, LocalServer, Record
 
 FAST = {"backoff": (0,), "timeout": 5}

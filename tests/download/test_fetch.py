@@ -9,12 +9,8 @@ from pathlib import Path
 import pytest
 
 from emgsonar.errors import InputFormatError, NotFoundError
-from ena_like.download import (
-    DownloadError,
-    FetchedFile,
-    download_name,
-    fetch,
-)
+from ena_like.download import FetchedFile, download_name, fetch
+from ena_like.http import DownloadError
 from tests.download.localserver import LocalServer, part_path
 
 FAST = {"backoff": (0,), "timeout": 5}
