@@ -16,6 +16,7 @@ Semantics:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
@@ -87,7 +88,9 @@ def apply_metadata(
             _check_reference(cursor, reference_id)
         created: set[int] = set()
         if create_missing:
-            created = _create_missing(cursor, fixed_used, reference_id, import_run_id)
+            created = insert_samples(
+                cursor, "tmp_meta t", [], reference_id, import_run_id, fixed_used
+            )
             stats.samples_created = len(created)
         cursor.execute(
             f"SELECT s.id FROM {SAMPLE} s JOIN tmp_meta t ON t.name = s.name "
@@ -139,24 +142,39 @@ def _check_reference(cursor, reference_id: int) -> None:
         )
 
 
-def _create_missing(
-    cursor, fixed_used: list[str], reference_id: int | None, import_run_id: int | None
+def insert_samples(
+    cursor,
+    source: str,
+    source_params: Sequence[object],
+    reference_id: int | None,
+    import_run_id: int | None,
+    columns: Sequence[str] = (),
 ) -> set[int]:
-    columns = ", ".join(fixed_used)
+    """Create the samples named in ``source`` that do not exist yet; return the new ids.
+
+    The one statement that creates sample rows, shared by the metadata import and the sequence
+    load (samples may arrive either way first): empty mutation arrays, upload and update date
+    now, the run as creator and updater. Names are inserted in order and a name another
+    transaction just created is skipped (``ON CONFLICT``), so concurrent loads do not deadlock.
+
+    :param source: a FROM item aliased ``t`` with a ``name`` column and ``columns``, e.g.
+        ``tmp_meta t`` or ``unnest(%s::text[]) AS t(name)``; ``source_params`` fill it.
+    :param columns: fixed sample columns copied from ``t`` (trusted names, never user text).
+    """
+    names = "".join(f", {c}" for c in columns)
+    values = "".join(f", t.{c}" for c in columns)
     cursor.execute(
         f"""
         INSERT INTO {SAMPLE} (name, reference_id, nt_mutation_ids, aa_mutation_ids,
-            init_upload_date, last_update_date, created_by_run_id, updated_by_run_id
-            {", " + columns if columns else ""})
-        SELECT t.name, %s, '{{}}', '{{}}', now(), now(), %s, %s
-            {", " + ", ".join("t." + c for c in fixed_used) if fixed_used else ""}
-        FROM tmp_meta t
+            init_upload_date, last_update_date, created_by_run_id, updated_by_run_id{names})
+        SELECT t.name, %s, '{{}}', '{{}}', now(), now(), %s, %s{values}
+        FROM {source}
         WHERE NOT EXISTS (SELECT 1 FROM {SAMPLE} s WHERE s.name = t.name)
         ORDER BY t.name
         ON CONFLICT (name) DO NOTHING
         RETURNING id
         """,
-        [reference_id, import_run_id, import_run_id],
+        [reference_id, import_run_id, import_run_id, *source_params],
     )
     return {row[0] for row in cursor.fetchall()}
 

@@ -1,8 +1,8 @@
 """Get real data into the test database through the real pipeline steps, in order.
 
 ``load_dataset`` runs split → align (in-process call of the same function the
-``python -m analyses.align_chunk`` command runs) → annotate → load → metadata, exactly what the
-import flow does with Prefect tasks around each step. Use it in tests that need samples,
+``python -m workflows.steps.align_chunk`` command runs) → annotate → load → metadata, exactly
+what the import flow does with Prefect tasks around each step. Use it in tests that need samples,
 mutations and metadata in the database::
 
     summary = load_dataset("MN908947.3", shared_data / "sars-cov-2/SARS-CoV-2_12.fasta.xz",
@@ -19,19 +19,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from analyses.align_chunk import align_chunk
 from analyses.models import Reference
-from analyses.services.loading import (
-    LoadStats,
-    load_chunk_files,
-    plan_import,
-    reference_spec_from_db,
-    split_fasta,
-)
 from emgsonar.errors import NotFoundError
 from ena_like.metadata import read_header, read_metadata
 from ena_like.services.properties import declared_properties
 from ena_like.services.samples import apply_metadata
+from workflows.steps.align_chunk import align_chunk
+from workflows.steps.load import LoadStats, load_chunk_files
+from workflows.steps.plan import plan_import
+from workflows.steps.reference_spec import reference_spec_from_db
+from workflows.steps.split import split_fasta
 
 
 def load_dataset(

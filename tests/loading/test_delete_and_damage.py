@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from analyses.calling.seqio import read_fasta
-from analyses.services.loading import split_fasta
+from analyses.calling.types import UnknownAa
 from emgsonar.errors import InputFormatError, NotFoundError
 from ena_like.models import Sample, SampleSequence
 from ena_like.services.deletion import delete_samples, delete_sequences
 from tests.helpers.checks import index_problems, snapshot
 from tests.helpers.load import load_dataset
+from workflows.steps.align_chunk import align_chunk
+from workflows.steps.annotate import annotate_chunk
+from workflows.steps.load import load_chunk
+from workflows.steps.manifest import read_chunk_results
+from workflows.steps.reference_spec import reference_spec_from_db
+from workflows.steps.split import split_fasta
 
 REF = "MN908947.3"
 SC2_12 = "sars-cov-2/SARS-CoV-2_12.fasta.xz"
@@ -110,3 +117,27 @@ def test_uncallable_records_are_listed(
     assert summary["load"]["failed"] == [[flu.id, "does not align to MN908947.3"]]
     assert summary["load"]["records_new"] == 1
     assert not Sample.objects.filter(name=flu.id).exists()
+
+
+@pytest.mark.django_db
+def test_results_of_another_reference_load_nothing(
+    sars_cov_2_reference: int, shared_data: Path, tmp_path: Path
+) -> None:
+    """Only what the results file can get wrong is the user's error, naming what is unknown; a
+    mutation missing from the id map is the caller's bug and stays a KeyError."""
+    sc2 = next(iter(read_fasta(shared_data / SC2_12)))
+    path = tmp_path / "one.fasta"
+    path.write_text(f">{sc2.id}\n{sc2.sequence}\n")
+    (chunk,) = split_fasta(path, tmp_path / "work", 5, sars_cov_2_reference).chunks
+    spec = reference_spec_from_db(sars_cov_2_reference)
+    align_chunk(spec, Path(chunk.fasta), Path(chunk.results))
+    (result,) = read_chunk_results(chunk)
+    assert result.nt_mutations  # so an empty id map misses some
+    foreign = dataclasses.replace(result, unknown_aa=(*result.unknown_aa, UnknownAa("HA", 0, 5)))
+    ids = annotate_chunk(sars_cov_2_reference, [foreign])
+    before = snapshot()
+    with pytest.raises(InputFormatError, match="names CDS HA, which this reference does not have"):
+        load_chunk(sars_cov_2_reference, chunk.records, [foreign], ids)
+    with pytest.raises(KeyError):
+        load_chunk(sars_cov_2_reference, chunk.records, [result], {})
+    assert snapshot() == before

@@ -12,13 +12,14 @@ from django.core.management import call_command
 
 from analyses.calling.seqio import read_fasta
 from analyses.models import Alignment, MutationCount, NucleotideMutation, UnknownRange
-from analyses.services.loading import plan_import, split_fasta
 from emgsonar.errors import ConflictError, EmgsonarError
 from emgsonar.versions import tool_versions
 from ena_like.models import Property, Sample, SampleProperty, SampleSequence, Sequence
 from ena_like.services.properties import add_property
 from tests.helpers.checks import index_problems, snapshot
 from tests.helpers.load import load_dataset
+from workflows.steps.plan import plan_import
+from workflows.steps.split import split_fasta
 
 REF = "MN908947.3"
 SC2 = "sars-cov-2"

@@ -34,17 +34,6 @@ from pydantic import Field
 
 from analyses.models import Reference
 from analyses.results_io import write_reference_spec
-from analyses.services.loading import (
-    MutationKey,
-    SplitManifest,
-    annotate_chunk,
-    chunk_key,
-    load_chunk,
-    plan_import,
-    read_chunk_results,
-    reference_spec_from_db,
-    split_fasta,
-)
 from emgsonar.config import Executor
 from emgsonar.errors import NotFoundError
 from emgsonar.models import ImportRun
@@ -70,6 +59,12 @@ from workflows.prefect_utils.artifacts import (
     in_prefect_run,
 )
 from workflows.prefect_utils.tasks import django_flow, django_task
+from workflows.steps.annotate import MutationKey, annotate_chunk
+from workflows.steps.load import load_chunk
+from workflows.steps.manifest import SplitManifest, chunk_key, read_chunk_results
+from workflows.steps.plan import plan_import
+from workflows.steps.reference_spec import reference_spec_from_db
+from workflows.steps.split import split_fasta
 
 logger = logging.getLogger(__name__)
 
@@ -288,7 +283,7 @@ def align_job_spec(
     command = [
         "python",
         "-m",
-        "analyses.align_chunk",
+        "workflows.steps.align_chunk",
         "--reference",
         str(reference_file),
         "--fasta",
@@ -314,10 +309,11 @@ def calling_fingerprint() -> str:
     """SHA-256 of the code that turns a chunk into results (calling core, chunk command, results
     format) and of mappy's version: results made by other code are never reused."""
     import analyses
+    import workflows.steps
 
     package = Path(analyses.__file__).parent
     files = sorted((package / "calling").rglob("*.py"))
-    files += [package / "align_chunk.py", package / "results_io.py"]
+    files += [Path(workflows.steps.__file__).parent / "align_chunk.py", package / "results_io.py"]
     digest = hashlib.sha256(tool_versions()["mappy"].encode())
     for path in files:
         digest.update(path.name.encode())

@@ -1,7 +1,7 @@
 """Align and call one chunk: the unit of work of a Slurm job or of the local executor.
 
-``python -m analyses.align_chunk --reference REF.json --fasta CHUNK.fasta --out RESULT.jsonl
-[--jobs N]`` reads the reference written by
+``python -m workflows.steps.align_chunk --reference REF.json --fasta CHUNK.fasta
+--out RESULT.jsonl [--jobs N]`` reads the reference written by
 :func:`analyses.results_io.write_reference_spec` (no database needed on the node), calls every
 record with the calling engine and writes the results atomically
 (:func:`analyses.results_io.write_results`). The same input always gives a byte-identical file
@@ -80,7 +80,7 @@ def align_chunk(
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     parser = argparse.ArgumentParser(
-        prog="python -m analyses.align_chunk", description="Align and call one FASTA chunk."
+        prog="python -m workflows.steps.align_chunk", description="Align and call one FASTA chunk."
     )
     parser.add_argument("--reference", required=True, type=Path, help="reference JSON")
     parser.add_argument("--fasta", required=True, type=Path, help="FASTA chunk")
