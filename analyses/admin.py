@@ -1,4 +1,9 @@
-"""Admin pages for references, annotations, alignments, mutations and lineages."""
+"""Admin pages for references, annotations, alignments, mutations and lineages.
+
+Mutations, effects, alignments and unknown ranges run to millions of rows: their list pages
+join only small tables (replicons, CDS, references), show the ids of big related rows, and
+search by exact, indexed values.
+"""
 
 from django.contrib import admin
 
@@ -17,6 +22,7 @@ from analyses.models import (
     Replicon,
     UnknownRange,
 )
+from emgsonar.admin_tools import FastListAdmin
 
 
 class RepliconInline(admin.TabularInline):
@@ -28,7 +34,7 @@ class RepliconInline(admin.TabularInline):
 
 
 @admin.register(Reference)
-class ReferenceAdmin(admin.ModelAdmin):
+class ReferenceAdmin(FastListAdmin):
     list_display = ("accession", "organism", "description", "created")
     search_fields = ("accession", "organism")
     readonly_fields = ("content_hash", "created", "updated")
@@ -43,7 +49,7 @@ class GeneInline(admin.TabularInline):
 
 
 @admin.register(Replicon)
-class RepliconAdmin(admin.ModelAdmin):
+class RepliconAdmin(FastListAdmin):
     list_display = ("accession", "reference", "position", "length", "molecule_type")
     list_filter = ("reference",)
     search_fields = ("accession",)
@@ -59,7 +65,7 @@ class CdsInline(admin.TabularInline):
 
 
 @admin.register(Gene)
-class GeneAdmin(admin.ModelAdmin):
+class GeneAdmin(FastListAdmin):
     list_display = ("symbol", "replicon", "start", "end", "strand")
     list_filter = ("replicon__reference",)
     search_fields = ("symbol", "locus_tag")
@@ -72,7 +78,7 @@ class CdsSegmentInline(admin.TabularInline):
 
 
 @admin.register(Cds)
-class CdsAdmin(admin.ModelAdmin):
+class CdsAdmin(FastListAdmin):
     list_display = ("symbol", "replicon", "strand", "start", "end", "nt_length", "transl_table")
     list_filter = ("replicon__reference",)
     search_fields = ("symbol", "locus_tag", "protein_id")
@@ -80,47 +86,56 @@ class CdsAdmin(admin.ModelAdmin):
 
 
 @admin.register(NucleotideMutation)
-class NucleotideMutationAdmin(admin.ModelAdmin):
+class NucleotideMutationAdmin(FastListAdmin):
     list_display = ("label", "replicon", "kind", "start", "end")
+    list_select_related = ("replicon",)
     list_filter = ("kind", "replicon")
-    search_fields = ("label",)
-    show_full_result_count = False
+    exact_search_fields = ("label",)
+    search_help_text = "Exact label, e.g. C241T or del:11288-11296"
 
 
 @admin.register(AminoAcidMutation)
-class AminoAcidMutationAdmin(admin.ModelAdmin):
+class AminoAcidMutationAdmin(FastListAdmin):
     list_display = ("label", "cds", "kind", "start", "end")
+    list_select_related = ("cds",)
     list_filter = ("kind",)
-    search_fields = ("label",)
-    show_full_result_count = False
+    exact_search_fields = ("label",)
+    search_help_text = "Exact label, e.g. S:N501Y"
 
 
 @admin.register(MutationEffect)
-class MutationEffectAdmin(admin.ModelAdmin):
-    list_display = ("mutation", "cds", "seq_ontology", "impact")
-    list_filter = ("impact", "seq_ontology")
+class MutationEffectAdmin(FastListAdmin):
+    list_display = ("mutation_id", "cds", "seq_ontology", "impact")
+    list_select_related = ("cds",)
+    # a filter on seq_ontology would read every row for its links; search it instead
+    list_filter = ("impact",)
+    exact_search_fields = ("seq_ontology", "mutation__label")
+    search_help_text = "Exact Sequence Ontology term or mutation label"
     raw_id_fields = ("mutation", "cds")
-    show_full_result_count = False
 
 
 @admin.register(Alignment)
-class AlignmentAdmin(admin.ModelAdmin):
-    list_display = ("id", "sequence", "replicon", "covered", "qc_status", "qc_score", "created")
+class AlignmentAdmin(FastListAdmin):
+    list_display = (
+        "id", "sequence_id", "replicon", "covered", "qc_status", "qc_score", "created",
+    )  # fmt: skip
+    list_select_related = ("replicon",)
     list_filter = ("replicon", "qc_status")
+    exact_search_fields = ("sequence__seqhash",)
+    search_help_text = "Exact seqhash of the sequence"
     raw_id_fields = ("sequence", "import_run")
-    show_full_result_count = False
 
 
 @admin.register(UnknownRange)
-class UnknownRangeAdmin(admin.ModelAdmin):
-    list_display = ("alignment", "level", "cds", "span")
+class UnknownRangeAdmin(FastListAdmin):
+    list_display = ("alignment_id", "level", "cds", "span")
+    list_select_related = ("cds",)
     list_filter = ("level",)
     raw_id_fields = ("alignment", "cds")
-    show_full_result_count = False
 
 
 @admin.register(Lineage)
-class LineageAdmin(admin.ModelAdmin):
+class LineageAdmin(FastListAdmin):
     list_display = ("name", "reference", "full_name", "withdrawn")
     list_filter = ("reference", "withdrawn")
     search_fields = ("name", "full_name")
@@ -128,18 +143,19 @@ class LineageAdmin(admin.ModelAdmin):
 
 
 @admin.register(LineageAlias)
-class LineageAliasAdmin(admin.ModelAdmin):
+class LineageAliasAdmin(FastListAdmin):
     list_display = ("alias", "reference", "expansion")
     search_fields = ("alias", "expansion")
 
 
 @admin.register(MutationCount)
-class MutationCountAdmin(admin.ModelAdmin):
+class MutationCountAdmin(FastListAdmin):
     list_display = ("reference", "level", "mutation_id", "samples")
+    list_select_related = ("reference",)
     list_filter = ("reference", "level")
 
 
 @admin.register(CdsSegment)
-class CdsSegmentAdmin(admin.ModelAdmin):
+class CdsSegmentAdmin(FastListAdmin):
     list_display = ("cds", "order", "start", "end", "strand")
     raw_id_fields = ("cds",)

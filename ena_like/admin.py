@@ -1,7 +1,19 @@
-"""Admin pages for studies, samples, properties and sequences."""
+"""Admin pages for studies, samples, properties and sequences.
+
+Samples, their properties and sequences run to millions of rows: their list pages show the ids
+of big related rows instead of joining them, and search by exact, indexed values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
 
 from django.contrib import admin
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
 
+from emgsonar.admin_tools import FastListAdmin
 from ena_like.models import (
     Property,
     Sample,
@@ -12,9 +24,31 @@ from ena_like.models import (
     Study,
 )
 
+#: a collection date as people type it: 2022, 2022-01 or 2022-01-18
+DATE_TERM = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+
+
+def date_range(term: str) -> tuple[dt.date, dt.date] | None:
+    """``[first, after)`` days of the year, month or day ``term`` names, or ``None`` (also for
+    an impossible date such as 2022-13, which is then searched as a name)."""
+    match = DATE_TERM.match(term)
+    if match is None:
+        return None
+    year, month, day = (int(part) if part else None for part in match.groups())
+    try:
+        if day is not None:
+            first = dt.date(year, month, day)
+            return first, first + dt.timedelta(days=1)
+        if month is not None:
+            first = dt.date(year, month, 1)
+            return first, (first + dt.timedelta(days=31)).replace(day=1)
+        return dt.date(year, 1, 1), dt.date(year + 1, 1, 1)
+    except ValueError:
+        return None
+
 
 @admin.register(Study)
-class StudyAdmin(admin.ModelAdmin):
+class StudyAdmin(FastListAdmin):
     list_display = ("accession", "title", "created")
     search_fields = ("accession", "title")
 
@@ -32,13 +66,19 @@ class SampleSequenceInline(admin.TabularInline):
 
 
 @admin.register(Sample)
-class SampleAdmin(admin.ModelAdmin):
+class SampleAdmin(FastListAdmin):
     list_display = (
         "name", "reference", "lineage", "collection_date", "country", "lab", "qc_status",
     )  # fmt: skip
-    list_filter = ("reference", "genome_completeness", "data_set", "qc_status")
-    search_fields = ("name", "lineage")
-    date_hierarchy = "collection_date"
+    #: references are a handful of rows; nothing else is joined
+    list_select_related = ("reference",)
+    # no date_hierarchy and no filter on free-text columns: both read every row for their links
+    list_filter = ("reference", "collection_date", "genome_completeness", "qc_status")
+    exact_search_fields = ("name", "lineage")
+    search_help_text = (
+        "An exact sample name or lineage, the start of a name, or a collection date "
+        "(2022, 2022-01, 2022-01-18)"
+    )
     raw_id_fields = ("study", "created_by_run", "updated_by_run")
     # derived by the loader from the alignments (sample index), never edited by hand
     readonly_fields = (
@@ -46,53 +86,62 @@ class SampleAdmin(admin.ModelAdmin):
         "last_update_date",
     )  # fmt: skip
     inlines = (SampleSequenceInline, SamplePropertyInline)
-    show_full_result_count = False
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        """Name, lineage or date, each with a condition an index serves."""
+        term = search_term.strip()
+        days = date_range(term)
+        if days is not None:
+            return queryset.filter(collection_date__gte=days[0], collection_date__lt=days[1]), False
+        if not term:
+            return queryset, False
+        return queryset.filter(Q(name=term) | Q(lineage=term) | Q(name__startswith=term)), False
 
 
 @admin.register(Property)
-class PropertyAdmin(admin.ModelAdmin):
+class PropertyAdmin(FastListAdmin):
     list_display = ("name", "datatype", "description")
     list_filter = ("datatype",)
     search_fields = ("name",)
 
 
 @admin.register(SampleProperty)
-class SamplePropertyAdmin(admin.ModelAdmin):
+class SamplePropertyAdmin(FastListAdmin):
     list_display = (
-        "sample",
-        "property",
-        "value_integer",
-        "value_float",
-        "value_date",
-        "value_text",
+        "sample_id", "property", "value_integer", "value_float", "value_date", "value_text",
         "value_bool",
-    )
+    )  # fmt: skip
+    list_select_related = ("property",)
     list_filter = ("property",)
+    exact_search_fields = ("sample__name",)
+    search_help_text = "Exact sample name"
     raw_id_fields = ("sample",)
-    show_full_result_count = False
 
 
 @admin.register(Sequence)
-class SequenceAdmin(admin.ModelAdmin):
+class SequenceAdmin(FastListAdmin):
     list_display = ("seqhash", "length", "created")
-    search_fields = ("=seqhash",)
+    exact_search_fields = ("seqhash",)
+    search_help_text = "Exact seqhash"
     raw_id_fields = ("created_by_run",)
-    show_full_result_count = False
 
 
 @admin.register(SampleSequence)
-class SampleSequenceAdmin(admin.ModelAdmin):
-    list_display = ("name", "sample", "sequence", "updated")
-    search_fields = ("name", "sample__name")
+class SampleSequenceAdmin(FastListAdmin):
+    list_display = ("name", "sample_id", "sequence_id", "updated")
+    exact_search_fields = ("name", "sample__name")
+    search_help_text = "Exact record or sample name"
     raw_id_fields = ("sample", "sequence", "updated_by_run")
-    show_full_result_count = False
 
 
 @admin.register(SampleFieldCoverage)
-class SampleFieldCoverageAdmin(admin.ModelAdmin):
+class SampleFieldCoverageAdmin(FastListAdmin):
     """Maintained by the loader; read-only here (editing it would break its exactness)."""
 
     list_display = ("reference", "field", "samples")
+    list_select_related = ("reference",)
     list_filter = ("reference",)
 
     def has_add_permission(self, request) -> bool:

@@ -2,11 +2,12 @@
 
 from django.contrib import admin
 
+from emgsonar.admin_tools import FastListAdmin
 from workflows.models import ClusterJob
 
 
 @admin.register(ClusterJob)
-class ClusterJobAdmin(admin.ModelAdmin):
+class ClusterJobAdmin(FastListAdmin):
     list_display = ("key", "backend", "job_id", "state", "attempts", "updated")
     list_filter = ("backend", "state")
     search_fields = ("key", "job_id")
