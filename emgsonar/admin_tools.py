@@ -13,6 +13,8 @@ from functools import cached_property
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.utils import get_fields_from_path
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import Q, QuerySet
@@ -63,8 +65,9 @@ class FastListAdmin(admin.ModelAdmin):
     exact_search_fields: tuple[str, ...] = ()
 
     def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
-        # a non-empty list makes Django show the search box; the exact fields are ours
-        return tuple(self.search_fields) or (("pk",) if self.exact_search_fields else ())
+        # a non-empty list makes Django show the search box; get_search_results below never
+        # hands the exact fields to Django's substring search
+        return tuple(self.search_fields) or self.exact_search_fields
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
@@ -72,9 +75,13 @@ class FastListAdmin(admin.ModelAdmin):
         term = search_term.strip()
         if not self.exact_search_fields or not term:
             return super().get_search_results(request, queryset, search_term)
-        exact = Q()
-        for field in self.exact_search_fields:
-            exact |= Q(**{field: term})
+        exact = Q(pk__in=[])  # matches nothing: a term no exact field can hold finds no row
+        for path in self.exact_search_fields:
+            field = get_fields_from_path(queryset.model, path)[-1]
+            try:
+                exact |= Q(**{path: field.to_python(term)})
+            except ValidationError:  # "abc" for a UUID or an integer column
+                continue
         if self.search_fields:
             found, duplicates = super().get_search_results(request, queryset, search_term)
             return queryset.filter(exact) | found, duplicates

@@ -90,6 +90,10 @@ def test_import_runs_are_read_only_records(superuser_client, every_model_has_a_r
     assert superuser_client.get(_urls(ImportRun, "add")).status_code == 403
     listing = superuser_client.get(_urls(ImportRun, "changelist")).content.decode()
     assert f"/runs/flow-run/{FLOW_RUN}" in listing and "failed_records" not in listing
+    # searched by flow run id; a term that is no UUID finds nothing instead of failing
+    for term, found in ((str(FLOW_RUN), [run]), ("not-a-uuid", []), (str(run.pk), [run])):
+        searched = superuser_client.get(_urls(ImportRun, "changelist"), {"q": term})
+        assert list(searched.context["cl"].result_list) == found, term
 
 
 @pytest.mark.parametrize(
