@@ -1,6 +1,7 @@
 """Lineage nomenclatures as parent/child graphs: parsers for sonar's TSV and Pango's files.
 
-Pure (no database): the service :mod:`analyses.services.lineages` writes what these return.
+Pure (no database): :mod:`analyses.services.lineages` writes what these return, and
+:mod:`analyses.lineage_graph` reads the stored graph back.
 
 Two inputs:
 

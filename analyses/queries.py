@@ -7,6 +7,7 @@ from functools import lru_cache
 
 from django.db.models import Min, Prefetch, QuerySet
 
+from analyses.lineage_graph import descendants
 from analyses.models import Alignment, Cds, CdsSegment, Gene, Lineage, Reference, Replicon
 from emgsonar.errors import EmgsonarError, NotFoundError
 
@@ -140,8 +141,6 @@ def lineage(pk: int) -> Lineage:
 
 def sublineages(pk: int) -> list[str]:
     """The lineage and all its descendants (recombinants included), sorted."""
-    from analyses.services.lineages import descendants
-
     found = Lineage.objects.filter(pk=pk).values_list("reference_id", "name").first()
     if found is None:
         raise NotFoundError("unknown lineage", value=pk)

@@ -21,19 +21,18 @@ Column mapping (sonar's ``--cols PROP=COLUMN`` and ``--auto-link``):
 - A mapped property that is neither fixed nor declared becomes a ``text`` property; it is listed
   in :attr:`MetadataTable.new_properties` so the import summary can say so.
 
-Values: an empty cell means "no value": it never overwrites a stored value. Dates are read as
-ISO ``YYYY-MM-DD``, ISO date-times ``YYYY-MM-DDTHH:MM:SS`` (as in ``SARS-CoV-2_10``; the time
-part is dropped), US ``M/D/YYYY`` (sonar's ``meta_autolink.tsv``: ``2/9/2021`` is 9 February,
-confirmed by the ``2021-02-09`` of the same sample in ``SARS-CoV-2_6.tsv``) and German
-``D.M.YYYY``.
+Values: an empty cell means "no value": it never overwrites a stored value. Cells are parsed
+by :func:`ena_like.fields.parse_value`, the parser filters use too, and checked against the
+column (:func:`ena_like.fields.check_value`): integers within the column's range, dates in one
+of :data:`ena_like.fields.DATE_FORMATS` (an ISO date-time as in ``SARS-CoV-2_10`` loses its time;
+``2/9/2021`` in sonar's ``meta_autolink.tsv`` is 9 February, confirmed by the ``2021-02-09`` of
+the same sample in ``SARS-CoV-2_6.tsv``), text within the column's length.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
-import datetime as dt
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,45 +46,18 @@ from analyses.calling.compression import (
     open_text,
 )
 from emgsonar.errors import EmgsonarError, InputFormatError
-
-#: property data types (the values of ``Property.DataType``)
-DATATYPES = ("integer", "float", "date", "text", "varchar", "zip", "bool")
-
-#: sonar's fixed sample columns with their type and maximum length (``None``: no limit)
-FIXED_COLUMNS: dict[str, tuple[str, int | None]] = {
-    "lineage": ("varchar", 100),
-    "collection_date": ("date", None),
-    "country": ("varchar", 100),
-    "host": ("varchar", 100),
-    "zip_code": ("zip", 20),
-    "lab": ("varchar", 255),
-    "sequencing_tech": ("varchar", 100),
-    "sequencing_reason": ("varchar", 100),
-    "genome_completeness": ("varchar", 16),
-    "data_set": ("varchar", 100),
-}
-#: property names with a special meaning in a metadata file
-NAME = "name"
-SEQUENCES = "sequences"
-#: names no custom property may take: fixed columns, special columns and derived fields
-RESERVED_NAMES = frozenset(
-    {*FIXED_COLUMNS, NAME, SEQUENCES, "length", "id", "reference", "study", "init_upload_date",
-     "last_update_date", "genomic_profiles", "proteomic_profiles", "nt_mutation_ids",
-     "aa_mutation_ids", "qc_status", "qc_score", "coverage", "missing_data", "qc"}
-)  # fmt: skip
-_COMPLETENESS = ("complete", "partial")
-_MAX_NAME = 255
-_TRUE = frozenset({"true", "t", "yes", "y", "1"})
-_FALSE = frozenset({"false", "f", "no", "n", "0"})
-_ZIP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 \-]*$")
-_ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
-_ISO_DATETIME = re.compile(
-    r"^(\d{4})-(\d{1,2})-(\d{1,2})[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?"
-    r"(?:Z|[+-]\d{2}:?\d{2})?$"
+from ena_like.fields import (
+    METADATA_FIELDS,
+    NAME,
+    SAMPLE_FIELDS,
+    SEQUENCES,
+    FieldSpec,
+    check_value,
+    parse_value,
+    property_spec,
 )
-_US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
-_DE_DATE = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$")
-DATE_FORMATS = "YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS, M/D/YYYY or D.M.YYYY"
+
+_MAX_NAME = SAMPLE_FIELDS[NAME].max_length
 
 
 @dataclass(frozen=True)
@@ -274,7 +246,7 @@ def parse_metadata(
     property_types: dict[str, str] = {}
     new_properties: list[str] = []
     for prop in mapping:
-        if prop in (NAME, SEQUENCES) or prop in FIXED_COLUMNS:
+        if prop in (NAME, SEQUENCES) or prop in METADATA_FIELDS:
             continue
         if prop in declared:
             property_types[prop] = declared[prop]
@@ -282,6 +254,7 @@ def parse_metadata(
             property_types[prop] = "text"
             new_properties.append(prop)
 
+    specs = {prop: property_spec(prop, datatype) for prop, datatype in property_types.items()}
     rows: list[MetadataRow] = []
     skipped: list[SkippedRow] = []
     problems: list[RowProblem] = []
@@ -292,7 +265,7 @@ def parse_metadata(
         line = header_lineno + reader.line_num  # the header was consumed before the reader
         if not any(cell.strip() for cell in cells):
             continue
-        row, row_problems = _parse_row(cells, line, header, index, mapping, property_types)
+        row, row_problems = _parse_row(cells, line, header, index, mapping, specs)
         if row is not None:
             previous = first_line_of.get(row.name)
             if previous is not None:
@@ -329,84 +302,13 @@ def parse_metadata(
     )
 
 
-def parse_value(datatype: str, text: str) -> object:
-    """Parse one non-empty cell as ``datatype``.
-
-    >>> parse_value("date", "2/9/2021"), parse_value("date", "2024-11-05T00:00:00")
-    (datetime.date(2021, 2, 9), datetime.date(2024, 11, 5))
-    >>> parse_value("bool", "Yes"), parse_value("integer", "48"), parse_value("zip", "04779")
-    (True, 48, '04779')
-
-    :raises ValueError: with a reason fit for a :class:`RowProblem`.
-    """
-    if datatype == "integer":
-        try:
-            return int(text)
-        except ValueError:
-            try:
-                number = float(text)
-            except ValueError:
-                number = None
-            if number is not None and number.is_integer():
-                return int(number)
-            raise ValueError(f"{text!r} is not an integer") from None
-    if datatype == "float":
-        try:
-            number = float(text)
-        except ValueError:
-            raise ValueError(f"{text!r} is not a number") from None
-        if number != number or number in (float("inf"), float("-inf")):
-            raise ValueError(f"{text!r} is not a finite number")
-        return number
-    if datatype == "date":
-        return parse_date(text)
-    if datatype == "bool":
-        lowered = text.lower()
-        if lowered in _TRUE:
-            return True
-        if lowered in _FALSE:
-            return False
-        raise ValueError(f"{text!r} is not a boolean (use true/false, yes/no or 1/0)")
-    if datatype == "zip":
-        if not _ZIP.match(text):
-            raise ValueError(f"{text!r} is not a postal code (letters, digits, spaces, '-')")
-        return text
-    if datatype in ("text", "varchar"):
-        return text
-    raise ValueError(f"unknown data type {datatype!r}")
-
-
-def parse_date(text: str) -> dt.date:
-    """Parse a date in one of :data:`DATE_FORMATS`.
-
-    :raises ValueError: not a date in an accepted format, or an impossible date.
-    """
-    for pattern, order in ((_ISO_DATE, "ymd"), (_US_DATE, "mdy"), (_DE_DATE, "dmy")):
-        match = pattern.match(text)
-        if match:
-            parts = dict(zip(order, map(int, match.groups()), strict=True))
-            return _make_date(text, parts["y"], parts["m"], parts["d"])
-    match = _ISO_DATETIME.match(text)
-    if match:
-        year, month, day = (int(g) for g in match.groups()[:3])
-        return _make_date(text, year, month, day)
-    raise ValueError(f"{text!r} is not a date (accepted: {DATE_FORMATS})")
-
-
-def _make_date(text: str, year: int, month: int, day: int) -> dt.date:
-    try:
-        return dt.date(year, month, day)
-    except ValueError as exc:
-        raise ValueError(f"{text!r} is not a valid date ({exc})") from None
-
-
 def _parse_row(
     cells: list[str],
     line: int,
     header: list[str],
     index: dict[str, int],
     mapping: dict[str, str],
-    property_types: dict[str, str],
+    specs: Mapping[str, FieldSpec],
 ) -> tuple[MetadataRow | None, list[RowProblem]]:
     problems: list[RowProblem] = []
     if len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
@@ -438,23 +340,13 @@ def _parse_row(
         if prop == SEQUENCES:
             sequences = tuple(dict.fromkeys(text.split()))
             continue
-        if prop in FIXED_COLUMNS:
-            datatype, max_length = FIXED_COLUMNS[prop]
-            try:
-                value = parse_value(datatype, text)
-                if max_length is not None and len(str(value)) > max_length:
-                    raise ValueError(f"{text!r} is longer than {max_length} characters")
-                if prop == "genome_completeness" and str(value).lower() not in _COMPLETENESS:
-                    raise ValueError(f"{text!r} is not one of: complete, partial")
-            except ValueError as exc:
-                problems.append(RowProblem(line, column, text, str(exc)))
-                continue
-            fixed[prop] = value.lower() if prop == "genome_completeness" else value  # type: ignore[union-attr]
-        else:
-            try:
-                values[prop] = parse_value(property_types[prop], text)
-            except ValueError as exc:
-                problems.append(RowProblem(line, column, text, str(exc)))
+        spec = METADATA_FIELDS.get(prop) or specs[prop]
+        try:
+            value = check_value(spec, parse_value(spec.type, text, int_range=spec.int_range))
+        except ValueError as exc:
+            problems.append(RowProblem(line, column, text, str(exc)))
+            continue
+        (fixed if prop in METADATA_FIELDS else values)[prop] = value
     row = MetadataRow(line, name, fixed, values, sequences) if name else None
     return row, problems
 
@@ -476,7 +368,7 @@ def _resolve_mapping(
         )
     mapping: dict[str, str] = {}
     if auto_link:
-        known = {n.lower(): n for n in (*FIXED_COLUMNS, NAME, SEQUENCES, *declared)}
+        known = {n.lower(): n for n in (*METADATA_FIELDS, NAME, SEQUENCES, *declared)}
         for column in header:
             prop = known.get(column.lower())
             if prop is not None:

@@ -1,4 +1,4 @@
-"""Lineage graphs in the database: import (bulk, idempotent) and sublineage lookup.
+"""Lineage graphs in the database: import (bulk, idempotent).
 
 ``import_lineages`` is what ``python manage.py import_lineage`` and its flow call. It merges: a
 lineage is never duplicated (``(reference, name)`` is unique), the parents of every lineage the
@@ -6,22 +6,19 @@ input defines are replaced by the input's, and lineages the input does not menti
 (samples may still carry them). So re-importing the same file is a no-op, and importing the
 full tree after the test tree corrects ``B.1.617`` (a child of ``BA.1`` only in the test file).
 
-``descendants`` serves the query API's ``includeSublineages``: the whole edge list (≤ ~6,000
-lineages) is loaded once per process and walked in Python, which beats a recursive CTE per
-request; a one-row version check reloads it when another process imported lineages.
+Reading the stored graph (sublineages, name resolution) is :mod:`analyses.lineage_graph`,
+whose per-process cache an import here clears.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from django.db import connection, transaction
 
-from analyses.lineages import LineageSet, parse_lineage_tsv, parse_pango, walk_descendants
+from analyses.lineage_graph import forget_graph
+from analyses.lineages import LineageSet, parse_lineage_tsv, parse_pango
 from analyses.models import Lineage, LineageAlias, Reference
 from emgsonar.errors import EmgsonarError, NotFoundError
 
@@ -79,7 +76,7 @@ def import_lineages(
     )
     with transaction.atomic():
         summary = _write(reference.pk, parsed, import_run_id)
-    _CACHE.pop(reference.pk, None)
+    forget_graph(reference.pk)
     summary["warnings"] = list(parsed.warnings)
     return summary
 
@@ -196,112 +193,3 @@ def _write_aliases(reference_id: int, parsed: LineageSet) -> tuple[int, int]:
     LineageAlias.objects.bulk_create(created, batch_size=2000)
     LineageAlias.objects.bulk_update(updated, ["expansion", "recombinant_parents"])
     return len(created), len(updated)
-
-
-@dataclass(frozen=True)
-class _Graph:
-    version: tuple
-    children: dict[str, tuple[str, ...]]
-    names: frozenset[str]
-    by_full_name: dict[str, str]
-    by_upper: dict[str, str]
-
-
-_CACHE: dict[int, _Graph] = {}
-_LOCK = threading.Lock()
-
-
-def _version(reference_id: int) -> tuple:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            SELECT (SELECT count(*) FROM {LINEAGE} WHERE reference_id = %s),
-                   (SELECT max(id) FROM {LINEAGE} WHERE reference_id = %s),
-                   (SELECT count(*) FROM {EDGE} e JOIN {LINEAGE} l ON l.id = e.from_lineage_id
-                    WHERE l.reference_id = %s),
-                   (SELECT max(e.id) FROM {EDGE} e JOIN {LINEAGE} l ON l.id = e.from_lineage_id
-                    WHERE l.reference_id = %s)
-            """,
-            [reference_id] * 4,
-        )
-        return tuple(cursor.fetchone())
-
-
-def _graph(reference_id: int) -> _Graph:
-    version = _version(reference_id)
-    cached = _CACHE.get(reference_id)
-    if cached is not None and cached.version == version:
-        return cached
-    with _LOCK:
-        rows = list(
-            Lineage.objects.filter(reference_id=reference_id).values_list("id", "name", "full_name")
-        )
-        name_of = {row[0]: row[1] for row in rows}
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT e.from_lineage_id, e.to_lineage_id FROM {EDGE} e "
-                f"JOIN {LINEAGE} l ON l.id = e.from_lineage_id WHERE l.reference_id = %s",
-                [reference_id],
-            )
-            edges = cursor.fetchall()
-        children: dict[str, list[str]] = {}
-        for child, parent in edges:
-            children.setdefault(name_of[parent], []).append(name_of[child])
-        graph = _Graph(
-            version=version,
-            children={k: tuple(v) for k, v in children.items()},
-            names=frozenset(name_of.values()),
-            by_full_name={row[2]: row[1] for row in rows if row[2]},
-            by_upper={row[1].upper(): row[1] for row in rows},
-        )
-        _CACHE[reference_id] = graph
-        return graph
-
-
-def resolve_lineage_names(
-    reference_id: int, names: Iterable[str]
-) -> tuple[dict[str, str], list[str]]:
-    """Map user-given names to stored lineage names (exact, case-insensitive, or unaliased
-    full name such as ``B.1.1.529.5`` for ``BA.5``).
-
-    :returns: (given → stored name, unknown names).
-    """
-    graph = _graph(reference_id)
-    found: dict[str, str] = {}
-    unknown: list[str] = []
-    for given in names:
-        name = given.strip()
-        stored = (
-            name
-            if name in graph.names
-            else graph.by_upper.get(name.upper()) or graph.by_full_name.get(name.upper())
-        )
-        if stored is None:
-            unknown.append(given)
-        else:
-            found[given] = stored
-    return found, unknown
-
-
-def descendants(
-    reference_id: int, names: Iterable[str], include_self: bool = True, *, strict: bool = False
-) -> set[str]:
-    """All lineages descending from ``names`` (several parents allowed: recombinants included).
-
-    :param include_self: include the given lineages themselves.
-    :param strict: raise on a name the reference does not know; otherwise an unknown name
-        stands for itself (samples may carry lineages no tree lists yet).
-    :raises NotFoundError: unknown names under ``strict``.
-    """
-    names = [n for n in names if n and n.strip()]
-    found, unknown = resolve_lineage_names(reference_id, names)
-    if unknown and strict:
-        raise NotFoundError(
-            "unknown lineage(s): " + ", ".join(unknown),
-            hint="Import the lineage tree with import_lineage, or check the spelling",
-        )
-    graph = _graph(reference_id)
-    result = walk_descendants(graph.children, found.values(), include_self=include_self)
-    if include_self:
-        result.update(n.strip() for n in unknown)
-    return result

@@ -29,6 +29,7 @@ from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import Exists, OuterRef, Q
 
 from analyses.calling.labels import ParsedMutation, parse_label
+from analyses.lineage_graph import descendants, resolve_lineage_names
 from analyses.models import (
     Alignment,
     AminoAcidMutation,
@@ -40,6 +41,7 @@ from analyses.models import (
     UnknownRange,
 )
 from emgsonar.errors import EmgsonarError
+from ena_like.fields import SAMPLE_FIELDS, FieldSpec, ValueType, property_spec
 from ena_like.filters.errors import (
     BadMutationError,
     FilterError,
@@ -59,30 +61,8 @@ from ena_like.filters.tree import (
     RepliconCondition,
     SampleCondition,
 )
-from ena_like.filters.values import DATE, DATETIME, FLOAT, INTEGER, TEXT, typed_value
+from ena_like.filters.values import typed_value
 from ena_like.models import Property, Sample, SampleProperty
-
-#: sample columns a ``Property`` filter may name, with their value type
-FIXED_COLUMNS: dict[str, str] = {
-    "name": TEXT,
-    **{name: TEXT for name in Sample.FIXED_FIELDS},
-    "collection_date": DATE,
-    "length": INTEGER,
-    # sequence QC, derived per sample (indexed with the reference)
-    "qc_status": TEXT,
-    "qc_score": FLOAT,
-    "coverage": FLOAT,
-    "missing_data": INTEGER,
-    "init_upload_date": DATETIME,
-    "last_update_date": DATETIME,
-}
-
-_PROPERTY_TYPES = {
-    Property.DataType.INTEGER: INTEGER,
-    Property.DataType.FLOAT: "float",
-    Property.DataType.DATE: DATE,
-    Property.DataType.BOOL: "bool",
-}
 
 NOTHING = Q(pk__in=[])
 
@@ -397,8 +377,8 @@ class FilterCompiler:
     # --- metadata -----------------------------------------------------------------------
     def _property(self, cond: PropertyCondition) -> Q:
         name = cond.property_name
-        if name in FIXED_COLUMNS:
-            lookup, value = typed_value(name, FIXED_COLUMNS[name], cond.filter_type, cond.value)
+        if name in SAMPLE_FIELDS:
+            lookup, value = typed_value(SAMPLE_FIELDS[name], cond.filter_type, cond.value)
             if name == "qc_status" and lookup in ("exact", "iexact", "in"):
                 lookup, value = _qc_status(lookup, value)
             q = Q(**{f"{name}__{lookup}": value})
@@ -412,9 +392,10 @@ class FilterCompiler:
                 f"unknown property '{name}'",
                 hint="List them with GET /api/properties/distinct_property_names/",
             )
-        value_type = _PROPERTY_TYPES.get(prop.datatype, TEXT)
         column = prop.value_column
-        lookup, value = typed_value(name, value_type, cond.filter_type, cond.value)
+        lookup, value = typed_value(
+            property_spec(name, prop.datatype), cond.filter_type, cond.value
+        )
         rows = SampleProperty.objects.filter(sample=OuterRef("pk"), property_id=prop.pk)
         if lookup == "isnull":
             present = Q(Exists(rows.filter(**{f"{column}__isnull": False})))
@@ -428,8 +409,6 @@ class FilterCompiler:
     def lineage_set(self, names: list[str], include_sublineages: bool) -> set[str]:
         """The lineage names a condition means (aliases and full names resolved, descendants
         from the hierarchy, recombinants included); unknown names are an error."""
-        from analyses.services.lineages import descendants, resolve_lineage_names
-
         if not names:
             raise FilterError("'Lineages' needs at least one lineage in 'lineageList'")
         found, unknown = resolve_lineage_names(self.reference.pk, names)
@@ -480,7 +459,8 @@ class FilterCompiler:
         return Q(reference_id=found[0])
 
     def _annotation(self, cond: AnnotationCondition) -> Q:
-        lookup, value = typed_value(cond.property_name, TEXT, cond.filter_type, cond.value)
+        text = FieldSpec(cond.property_name, ValueType.TEXT)
+        lookup, value = typed_value(text, cond.filter_type, cond.value)
         effects = MutationEffect.objects.filter(
             mutation__replicon__reference=self.reference,
             **{f"{cond.property_name}__{lookup}": value},
@@ -500,8 +480,3 @@ def _qc_status(lookup: str, value: Any) -> tuple[str, Any]:
                 f"property 'qc_status' is one of {', '.join(QcStatus.values)}", value=v
             )
     return ("in", values) if lookup == "in" else ("exact", values[0])
-
-
-def compile_filters(reference: Reference, node: FilterNode) -> Q:
-    """Shortcut: compile ``node`` for ``reference``."""
-    return FilterCompiler(reference).compile(node)

@@ -11,7 +11,7 @@ from django.db import connection
 from django.db.models import Q
 
 from analyses.models import Reference
-from ena_like.filters import FIXED_COLUMNS
+from ena_like.fields import FIXED_COLUMNS
 from ena_like.models import Sample, SampleFieldCoverage
 
 #: the profile "fields" of sonar's metadata coverage (samples with any NT/AA mutation)

@@ -12,7 +12,8 @@ from django.db.models import F, QuerySet
 from analyses.models import MutationCount, Reference
 from analyses.queries import clean_accession
 from emgsonar.errors import NotFoundError
-from ena_like.filters import FIXED_COLUMNS, FilterCompiler, FilterError, FilterNode, parse_filters
+from ena_like.fields import FIXED_COLUMNS
+from ena_like.filters import FilterCompiler, FilterError, FilterNode, parse_filters
 from ena_like.filters.tree import MutationCondition, ProfileCondition
 from ena_like.models import Sample, SampleFieldCoverage
 from ena_like.queries.coverage import stored_coverage

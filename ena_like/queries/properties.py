@@ -11,7 +11,7 @@ from django.db.models import Count, QuerySet
 
 from analyses.models import Reference
 from emgsonar.errors import NotFoundError
-from ena_like.filters import FIXED_COLUMNS
+from ena_like.fields import FIXED_COLUMNS
 from ena_like.models import Property, Sample, SampleProperty
 from ena_like.queries.coverage import has_value, stored_coverage
 from ena_like.queries.filtering import samples_of

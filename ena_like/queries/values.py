@@ -10,7 +10,8 @@ from typing import Any
 
 from django.db.models import F, OuterRef, Subquery
 
-from ena_like.filters import FIXED_COLUMNS, FilterError
+from ena_like.fields import FIXED_COLUMNS
+from ena_like.filters import FilterError
 from ena_like.models import Property, SampleProperty
 
 

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from emgsonar.errors import ConflictError, EmgsonarError
-from ena_like.metadata import DATATYPES, FIXED_COLUMNS, NAME, RESERVED_NAMES
+from ena_like.fields import DATATYPES, METADATA_FIELDS, NAME, RESERVED_NAMES
 from ena_like.models import Property, SampleFieldCoverage
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _MAX_NAME = 100
 #: sonar's own sample columns: its scripts declare them as properties, which exist already
-SONAR_COLUMNS = (NAME, *FIXED_COLUMNS, "length", "init_upload_date", "last_update_date")
+SONAR_COLUMNS = (NAME, *METADATA_FIELDS, "length", "init_upload_date", "last_update_date")
 
 
 def validate_property(name: str, datatype: str) -> tuple[str, str]:

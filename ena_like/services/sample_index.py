@@ -30,8 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from analyses.models import Alignment, MutationCount, Replicon, UnknownRange
-from ena_like.filters.compiler import FIXED_COLUMNS
-from ena_like.filters.values import TEXT
+from ena_like.fields import FIXED_COLUMNS, ValueType
 from ena_like.models import (
     Property,
     Sample,
@@ -311,7 +310,7 @@ CoverageKey = tuple[int | None, str]
 
 def _has_value_sql(column: str) -> str:
     """The SQL of "has a value" (as ``ena_like.queries`` counts it: text also non-empty)."""
-    if FIXED_COLUMNS.get(column) == TEXT:
+    if FIXED_COLUMNS.get(column) is ValueType.TEXT:
         return f"s.{column} IS NOT NULL AND s.{column} <> ''"
     return f"s.{column} IS NOT NULL"
 

@@ -22,15 +22,15 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 
 from emgsonar.errors import ConflictError
-from ena_like.metadata import FIXED_COLUMNS, MetadataTable
+from ena_like.fields import METADATA_FIELDS
+from ena_like.metadata import MetadataTable
 from ena_like.models import Property, Sample, SampleProperty
 from ena_like.services.properties import ensure_properties
 from ena_like.services.sample_index import tracked_coverage
 
 SAMPLE = Sample._meta.db_table
 SAMPLE_PROPERTY = SampleProperty._meta.db_table
-_FIXED = tuple(FIXED_COLUMNS)
-_SQL_TYPE = {"date": "date", "varchar": "text", "zip": "text"}
+_FIXED = tuple(METADATA_FIELDS)
 _VALUE_COLUMNS = ("value_integer", "value_float", "value_date", "value_text", "value_bool")
 
 
@@ -114,7 +114,7 @@ def apply_metadata(
 
 
 def _copy_rows(cursor, table: MetadataTable, fixed_used: list[str]) -> None:
-    columns = ", ".join(f"{c} {_SQL_TYPE.get(FIXED_COLUMNS[c][0], 'text')}" for c in fixed_used)
+    columns = ", ".join(f"{c} {Sample._meta.get_field(c).db_type(connection)}" for c in fixed_used)
     cursor.execute("DROP TABLE IF EXISTS tmp_meta")
     cursor.execute(
         "CREATE TEMP TABLE tmp_meta (name text PRIMARY KEY"

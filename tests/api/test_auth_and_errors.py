@@ -188,7 +188,25 @@ def _error(client: Client, filters, reference: str | None = REF, url="/api/sampl
             REF,
             400,
             "invalid_filter",
-            "property 'age' holds integer values; cannot compare with 'gt' (got 'old')",
+            "property 'age' holds integer values; 'old' is not an integer.",
+        ),
+        (
+            # ``length`` is int4: a bound it cannot hold is an error, not an empty result
+            {
+                "andFilter": [
+                    {
+                        "label": "Property",
+                        "property_name": "length",
+                        "filter_type": "gt",
+                        "value": 2**31,
+                    }
+                ]
+            },
+            REF,
+            400,
+            "invalid_filter",
+            "property 'length' holds integer values; 2147483648 is out of range "
+            "(-2147483648 to 2147483647).",
         ),
         (
             {

@@ -22,7 +22,7 @@ from django.test import Client
 
 from analyses.models import Alignment, QcStatus, Reference
 from emgsonar.models import ImportRun
-from ena_like.filters import compile_filters, parse_filters
+from ena_like.filters import FilterCompiler, parse_filters
 from ena_like.models import Sample
 from tests.helpers.load import load_dataset
 from workflows.prefect_utils.artifacts import summary_markdown
@@ -171,7 +171,7 @@ def test_qc_columns_are_indexed_sample_predicates(sc2_12: dict[str, dict]) -> No
         (prop("coverage", "gte", 0.9), "coverage"),
     ):
         tree = parse_filters(json.dumps({"andFilter": [{"label": "Property", **item}]}))
-        q = compile_filters(reference, tree)
+        q = FilterCompiler(reference).compile(tree)
         qs = Sample.objects.filter(reference=reference).filter(q).values("id")
         sql, params = qs.query.sql_with_params()
         assert "JOIN" not in sql and "EXISTS" not in sql, sql

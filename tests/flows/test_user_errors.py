@@ -18,6 +18,8 @@ from prefect.client.orchestration import get_client
 
 from emgsonar.errors import InputFormatError
 from emgsonar.models import ImportRun
+from ena_like.models import Sample, SampleProperty
+from ena_like.services.properties import add_property
 from workflows.prefect_utils.tasks import django_flow, django_task
 
 pytestmark = [pytest.mark.prefect, pytest.mark.django_db(transaction=True)]
@@ -192,6 +194,33 @@ def test_bad_input_ends_the_command_with_one_clear_message(
     assert failed_flow_run_message() == expected
     run = ImportRun.objects.order_by("-pk").first()
     assert run is not None and (run.state, run.error) == ("failed", expected)
+
+
+def test_an_integer_out_of_its_columns_range_stops_the_import_before_loading(
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    sars_cov_2_reference: str,
+    import_dirs: Path,
+    sample_files: dict[str, Path],
+    tmp_path: Path,
+) -> None:
+    """Custom integers are ``bigint``: 2**63 is named with its line and column while the file
+    is checked, before any sample is written (it used to fail inside ``COPY``, unlocated)."""
+    add_property("age", "integer")
+    path = tmp_path / "age.tsv"
+    path.write_text(f"name\tage\ns1\t12\ns2\t{2**63}\n")
+    status, err = run_command(
+        capfd, caplog, *SAMPLES, "--fasta", str(sample_files["good"]),
+        "--metadata", str(path), "--cols", "name=name", "age=age",
+    )  # fmt: skip
+    assert_one_clear_error(
+        status,
+        err,
+        f"{path}: 1 invalid value in metadata: line 3, column 'age': '9223372036854775808' is "
+        "out of range (-9223372036854775808 to 9223372036854775807). Fix these rows, or pass "
+        "--skip-invalid-rows to import only the valid rows.",
+    )
+    assert not Sample.objects.exists() and not SampleProperty.objects.exists()
 
 
 @django_task(name="user-error-task")

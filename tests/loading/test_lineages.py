@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from analyses.lineage_graph import descendants
 from analyses.lineages import parse_lineage_tsv, parse_pango
 from analyses.models import Lineage, LineageAlias
-from analyses.services.lineages import descendants, import_lineages
+from analyses.services.lineages import import_lineages
 from emgsonar.errors import EmgsonarError, NotFoundError
 
 REF = "MN908947.3"

@@ -1,4 +1,8 @@
-"""Metadata parsing: mapping, typed values, every bad row listed (no database)."""
+"""Metadata parsing: mapping, typed values, every bad row listed (no database).
+
+Values are parsed by :mod:`ena_like.fields`, the parser filters use too: the dates below mean
+the same in a filter (checked here through the filter side's ``typed_value``).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,16 @@ from pathlib import Path
 import pytest
 
 from emgsonar.errors import InputFormatError
-from ena_like.metadata import MetadataError, parse_date, parse_value, read_header, read_metadata
+from ena_like.fields import (
+    SAMPLE_FIELDS,
+    ValueType,
+    check_value,
+    parse_date,
+    parse_value,
+    property_spec,
+)
+from ena_like.filters.values import typed_value
+from ena_like.metadata import MetadataError, read_header, read_metadata
 
 SC2_12_COLUMNS = (
     "name sequencing_reason sample_type euro age comments sequencing_tech zip_code lab lineage "
@@ -27,8 +40,18 @@ SC2_12_COLUMNS = (
         ("9.2.2021", dt.date(2021, 2, 9)),
     ],
 )
-def test_dates(text: str, expected: dt.date) -> None:
+def test_dates(text: str, expected: dt.date, tmp_path: Path) -> None:
     assert parse_date(text) == expected
+    # the same string in a metadata file and in a filter means the same day
+    path = tmp_path / "meta.tsv"
+    path.write_text(f"name\tcollection_date\ns1\t{text}\n")
+    assert read_metadata(path, auto_link=True).rows[0].fixed == {"collection_date": expected}
+    spec = SAMPLE_FIELDS["collection_date"]
+    assert typed_value(spec, "gte", text) == ("gte", expected)
+    moment = dt.datetime.combine(expected, dt.time(), tzinfo=dt.UTC)
+    assert typed_value(SAMPLE_FIELDS["init_upload_date"], "gte", text)[1].date() == expected
+    if len(text) <= 10:  # a date alone is its midnight, UTC
+        assert typed_value(SAMPLE_FIELDS["init_upload_date"], "gte", text) == ("gte", moment)
 
 
 def test_bad_values_say_why() -> None:
@@ -36,13 +59,16 @@ def test_bad_values_say_why() -> None:
         parse_date("2021-02-30")
     with pytest.raises(ValueError, match=r"'13/40/2021' is not a valid date"):
         parse_date("13/40/2021")
-    assert parse_value("integer", "48") == 48
-    assert parse_value("integer", "48.0") == 48
-    assert parse_value("float", "63.33") == 63.33
-    assert parse_value("bool", "no") is False
-    assert parse_value("zip", "04779") == "04779"  # leading zero kept
+    assert parse_value(ValueType.INTEGER, "48") == 48
+    assert parse_value(ValueType.INTEGER, "48.0") == 48
+    assert parse_value(ValueType.FLOAT, "63.33") == 63.33
+    assert parse_value(ValueType.BOOL, "no") is False
+    zip_code = property_spec("plz", "zip")
+    assert check_value(zip_code, parse_value(zip_code.type, "04779")) == "04779"  # leading 0
     with pytest.raises(ValueError, match="not an integer"):
-        parse_value("integer", "4.5")
+        parse_value(ValueType.INTEGER, "4.5")
+    with pytest.raises(ValueError, match="not a finite number"):
+        parse_value(ValueType.FLOAT, "inf")
 
 
 def test_sonar_12_typed(shared_data: Path) -> None:
@@ -184,3 +210,17 @@ def test_csv_and_compressed(tmp_path: Path) -> None:
     table = read_metadata(path, {"name": "name", "lineage": "lineage", "comment": "comment"})
     assert table.rows[0].fixed == {"lineage": "BA.1"}
     assert table.rows[0].properties == {"comment": "a, quoted, text"}
+
+
+def test_integer_out_of_the_columns_range_is_a_row_problem(tmp_path: Path) -> None:
+    """Custom integers are stored as ``bigint``: 2**63 is refused with its line and column
+    while reading, not by ``COPY`` later; 2**63 - 1 still fits."""
+    path = tmp_path / "meta.tsv"
+    path.write_text(f"name\tage\ns1\t{2**63 - 1}\ns2\t{2**63}\ns3\t{-(2**63)}\n")
+    with pytest.raises(MetadataError) as caught:
+        read_metadata(path, {"age": "age"}, properties={"age": "integer"})
+    assert str(caught.value) == (
+        f"{path}: 1 invalid value in metadata: line 3, column 'age': '9223372036854775808' is "
+        "out of range (-9223372036854775808 to 9223372036854775807). "
+        "Fix these rows, or pass --skip-invalid-rows to import only the valid rows."
+    )

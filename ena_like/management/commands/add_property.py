@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from emgsonar.errors import EmgsonarError
-from ena_like.metadata import DATATYPES
+from ena_like.fields import DATATYPES
 
 
 class Command(BaseCommand):
