@@ -77,7 +77,14 @@ class ImportRunAdmin(FastListAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(FastListAdmin):
+    """Tokens are listed and revoked (deleted) here, issued by ``create_user NAME --token``:
+    the key must be shown once to whoever asked for it, which a saved admin form cannot do (it
+    stored a token without a key)."""
+
     list_display = ("prefix", "user", "name", "created", "last_used")
     list_select_related = ("user",)
     readonly_fields = ("key_hash", "prefix", "created", "last_used")
     search_fields = ("user__username", "name", "prefix")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -88,6 +88,8 @@ def test_import_runs_are_read_only_records(superuser_client, every_model_has_a_r
     run.refresh_from_db()
     assert run.state == ImportRun.State.COMPLETED
     assert superuser_client.get(_urls(ImportRun, "add")).status_code == 403
+    # nor a token: the admin could not show its key (create_user --token does)
+    assert superuser_client.get(_urls(ApiToken, "add")).status_code == 403
     listing = superuser_client.get(_urls(ImportRun, "changelist")).content.decode()
     assert f"/runs/flow-run/{FLOW_RUN}" in listing and "failed_records" not in listing
     # searched by flow run id; a term that is no UUID finds nothing instead of failing
