@@ -1,4 +1,5 @@
-"""Fixtures of the cluster tests: the real one-node Slurm (started here), and both backends.
+"""Fixtures of the cluster tests: the real one-node Slurm (started here), and the backends
+(Slurm's commands, slurmrestd, local processes).
 
 No fake scheduler: ``slurm-dev-environment/up.sh`` (idempotent, ~0.1 s when already up) starts
 munged, slurmctld and slurmd once per session, so the tests need no manual setup.
@@ -6,6 +7,7 @@ munged, slurmctld and slurmd once per session, so the tests need no manual setup
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,9 +18,11 @@ from tests.conftest import REPO_ROOT
 from workflows.cluster.backend import ClusterBackend, JobSpec
 from workflows.cluster.local import LocalBackend
 from workflows.cluster.slurm import SlurmCliBackend
+from workflows.cluster.slurmrest import SlurmRestBackend
 
 #: the job every test runs: the calling engine's contract in miniature. It sleeps (only on the
-#: first attempt, so a resubmission is quick), fails on request, and otherwise writes its result
+#: first attempt, so a resubmission is quick), fails on request (exit 1, no result, or by using
+#: far more memory than any test job asks for), and otherwise writes its result
 #: atomically with the helper real chunk jobs use.
 JOB_CODE = """
 import os, sys, time
@@ -34,16 +38,47 @@ if mode == 'fail':
     sys.exit(1)
 if mode == 'noresult':
     sys.exit(0)
+if mode == 'oom':
+    hog = b'x' * (800 * 1024 * 1024)  # written, so resident (not lazily zeroed pages)
+    time.sleep(30)
 in_venv = os.environ.get('VIRTUAL_ENV') == sys.prefix
 write_result_atomically(out, f"{out.stem}\\t{os.environ['EMGSONAR_TEST_TOKEN']}\\t{in_venv}\\n")
 """
 
 
 @pytest.fixture
-def slurm_backend(slurm_cluster: None) -> SlurmCliBackend:
+def slurm_backend(slurm_cluster: Path) -> SlurmCliBackend:
     return SlurmCliBackend(
-        python=Path(sys.executable), project_dir=REPO_ROOT, lost_after_seconds=30.0
+        python=Path(sys.executable),
+        project_dir=REPO_ROOT,
+        conf=slurm_cluster,
+        lost_after_seconds=30.0,
     )
+
+
+@pytest.fixture
+def slurmrest_backend(slurm_cluster: Path) -> SlurmRestBackend:
+    """The REST backend against the dev cluster's slurmrestd (on the port up.sh used)."""
+    port = os.environ.get("EMGSONAR_SLURM_REST_PORT", "6820")
+    return SlurmRestBackend(
+        url=f"http://127.0.0.1:{port}",
+        python=Path(sys.executable),
+        project_dir=REPO_ROOT,
+        conf=slurm_cluster,
+        lost_after_seconds=30.0,
+    )
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("slurm", marks=pytest.mark.slurm),
+        pytest.param("slurmrest", marks=pytest.mark.slurm),
+    ],
+)
+def any_slurm_backend(request: pytest.FixtureRequest) -> SlurmCliBackend:
+    """Each test that takes ``any_slurm_backend`` runs through the commands and through
+    slurmrestd: the two must classify every job alike."""
+    return request.getfixturevalue(f"{request.param}_backend")
 
 
 @pytest.fixture
@@ -56,10 +91,15 @@ def local_backend() -> Iterator[LocalBackend]:
 
 
 @pytest.fixture(
-    params=[pytest.param("slurm", marks=pytest.mark.slurm), pytest.param("local")],
+    params=[
+        pytest.param("slurm", marks=pytest.mark.slurm),
+        pytest.param("slurmrest", marks=pytest.mark.slurm),
+        pytest.param("local"),
+    ],
 )
 def backend(request: pytest.FixtureRequest) -> ClusterBackend:
-    """Each test that takes ``backend`` runs once on real Slurm and once locally."""
+    """Each test that takes ``backend`` runs on real Slurm through its commands, through
+    slurmrestd, and locally: the three must leave identical rows behind."""
     return request.getfixturevalue(f"{request.param}_backend")
 
 

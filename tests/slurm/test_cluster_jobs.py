@@ -1,8 +1,9 @@
-"""Cluster jobs on the real one-node Slurm and on the local backend, recorded in the database.
+"""Cluster jobs on the real one-node Slurm (through its commands and through slurmrestd) and on
+the local backend, recorded in the database.
 
-Every test taking ``backend`` runs on both (``[slurm]`` and ``[local]``): the two executors must
-leave identical rows behind. ``transaction=True``: attach-or-submit locks rows and racing callers
-use their own connections, as in production.
+Every test taking ``backend`` runs on all three (``[slurm]``, ``[slurmrest]``, ``[local]``):
+they must leave identical rows behind. ``transaction=True``: attach-or-submit locks rows and
+racing callers use their own connections, as in production.
 """
 
 from __future__ import annotations
@@ -49,11 +50,14 @@ def _wait_until(backend: ClusterBackend, job: ClusterJob, state: JobState) -> No
 
 
 @pytest.mark.slurm
-def test_jobs_complete_and_both_backends_record_the_same(make_spec, slurm_backend, local_backend):
+def test_jobs_complete_and_every_backend_records_the_same(
+    make_spec, slurm_backend, slurmrest_backend, local_backend
+):
     """Two chunks per backend: completed, results written by the job, identical rows."""
     summaries = {}
-    for backend in (slurm_backend, local_backend):
-        specs = [make_spec(f"{backend.name}-chunk{i}") for i in range(2)]
+    backends = {"cli": slurm_backend, "rest": slurmrest_backend, "local": local_backend}
+    for label, backend in backends.items():
+        specs = [make_spec(f"{label}-chunk{i}") for i in range(2)]
         progress: list[dict[str, int]] = []
         jobs = run_jobs(
             specs, backend, poll_seconds=POLL, on_progress=progress.append, timeout_seconds=TIMEOUT
@@ -66,19 +70,19 @@ def test_jobs_complete_and_both_backends_record_the_same(make_spec, slurm_backen
                 f"{spec.name}\ttoken with spaces & $ymbols\tTrue\n"
             )
             assert backend.status(job.job_id, spec).state is JobState.COMPLETED
-        summaries[backend.name] = [
-            (name.removeprefix(f"{backend.name}-"), *rest)
-            for name, *rest in map(_row_summary, jobs)
+        summaries[label] = [
+            (name.removeprefix(f"{label}-"), *rest) for name, *rest in map(_row_summary, jobs)
         ]
     assert (
-        summaries["slurm"]
+        summaries["cli"]
+        == summaries["rest"]
         == summaries["local"]
         == [
             ("chunk0", "completed", 1, "0", ""),
             ("chunk1", "completed", 1, "0", ""),
         ]
     )
-    assert ClusterJob.objects.count() == 4
+    assert ClusterJob.objects.count() == 6
 
 
 def test_second_attach_reattaches_instead_of_submitting(make_spec, backend):
@@ -205,22 +209,21 @@ def test_rerun_after_failure_submits_again_and_result_file_is_proof(make_spec, b
     assert ClusterJob.objects.count() == 2
 
 
-@pytest.mark.slurm
 def test_job_unknown_to_slurm_is_lost_after_grace_unless_its_result_exists(
-    make_spec, slurm_backend
+    make_spec, any_slurm_backend
 ):
-    """scontrol does not know the id: pending within the grace period, then lost; done if the
+    """Slurm does not know the id: pending within the grace period, then lost; done if the
     result file is there."""
     spec = make_spec("unknown")
     never = "999999"
-    within = slurm_backend.status(never, spec, last_seen=time.time())
+    within = any_slurm_backend.status(never, spec, last_seen=time.time())
     assert (within.state, within.known) == (JobState.PENDING, False)
-    gone = slurm_backend.status(never, spec, last_seen=time.time() - 31)
+    gone = any_slurm_backend.status(never, spec, last_seen=time.time() - 31)
     assert (gone.state, gone.known) == (JobState.LOST, False)
     unseen = re.fullmatch(r"unknown to the scheduler for (\d+) s and no result file", gone.reason)
     assert unseen is not None and int(unseen.group(1)) >= 31, gone.reason
     write_result_atomically(spec.result_path, "x\n")
-    assert slurm_backend.status(never, spec, last_seen=time.time() - 31).state is (
+    assert any_slurm_backend.status(never, spec, last_seen=time.time() - 31).state is (
         JobState.COMPLETED
     )
 

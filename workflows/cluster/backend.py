@@ -38,6 +38,16 @@ from emgsonar.errors import EmgsonarError
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
+def _file_safe_name(value: str) -> str:
+    """A job's (or array's) name is also the stem of its script and log files."""
+    if not _NAME_RE.match(value):
+        raise ValueError(
+            "must be 1-128 characters of letters, digits, '.', '_' or '-' "
+            "(it names the job's script and log files)"
+        )
+    return value
+
+
 class JobState(StrEnum):
     """The five states every backend's states are classified into."""
 
@@ -78,15 +88,7 @@ class JobSpec(BaseModel):
     env: dict[str, str] = {}
     input_hash: str = ""
 
-    @field_validator("name")
-    @classmethod
-    def _name_is_file_safe(cls, value: str) -> str:
-        if not _NAME_RE.match(value):
-            raise ValueError(
-                "must be 1-128 characters of letters, digits, '.', '_' or '-' "
-                "(it names the job's script and log files)"
-            )
-        return value
+    _name_is_file_safe = field_validator("name")(_file_safe_name)
 
     @property
     def script_path(self) -> Path:
@@ -101,6 +103,98 @@ class JobSpec(BaseModel):
     def result_exists(self) -> bool:
         """True when the result file is there (and so complete: it is written atomically)."""
         return self.result_path.is_file()
+
+
+class ArraySpec(BaseModel):
+    """Many tasks submitted as ONE job array (``sbatch --array``), e.g. every chunk of an import
+    step: one submission and one line per task in ``squeue`` instead of thousands of jobs.
+
+    Each task keeps its own :class:`JobSpec` (its own key, script, log and result), so it is
+    recorded, polled, cancelled and resubmitted exactly like a single job; its job id is
+    ``<array job id>_<index>``. Task *i* must be named ``<name>-<i>``: Slurm's own per-task
+    output (``--output=<work_dir>/<name>-%a.log``, where it reports an exceeded memory limit)
+    is then the task's log. An array may hold any indices (a re-run submits only the tasks
+    still to do), and all tasks share ``work_dir`` and resources (one set of ``#SBATCH``
+    options for the array).
+
+    :param name: the array's job name (an admin sees it in ``squeue``), e.g.
+        ``emgsonar-run42-align``.
+    :param comment: the array's ``--comment`` (``squeue -O comment``), e.g. the import run.
+    :param tasks: the tasks, in any order.
+    :param max_running: at most this many tasks run at once (``%M``); 0: no limit.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    comment: str = ""
+    tasks: list[JobSpec] = Field(min_length=1)
+    max_running: int = Field(default=0, ge=0)
+
+    _name_is_file_safe = field_validator("name")(_file_safe_name)
+
+    @field_validator("tasks")
+    @classmethod
+    def _one_shape(cls, tasks: list[JobSpec]) -> list[JobSpec]:
+        first = tasks[0]
+        for task in tasks:
+            shape = (task.work_dir, task.cpus, task.memory_mb, task.time_limit)
+            if shape != (first.work_dir, first.cpus, first.memory_mb, first.time_limit):
+                raise ValueError(
+                    "every task of a job array needs the same work_dir, cpus, memory_mb and "
+                    f"time_limit ('{task.key}' differs from '{first.key}')"
+                )
+        return tasks
+
+    def model_post_init(self, _context: object) -> None:
+        """Check that task names are ``<name>-<index>`` (the index Slurm gives the task)."""
+        indices = [self.index_of(task) for task in self.tasks]
+        if len(set(indices)) != len(indices):
+            raise ValueError(f"job array '{self.name}' has two tasks with the same index")
+
+    def index_of(self, task: JobSpec) -> int:
+        """The array index of ``task`` (from its name ``<name>-<index>``)."""
+        prefix = f"{self.name}-"
+        suffix = task.name.removeprefix(prefix)
+        if not task.name.startswith(prefix) or not suffix.isdigit() or int(suffix) < 1:
+            raise ValueError(
+                f"task '{task.name}' of job array '{self.name}' must be named '{prefix}<index>'"
+                " (index >= 1)"
+            )
+        return int(suffix)
+
+    @property
+    def work_dir(self) -> Path:
+        return self.tasks[0].work_dir
+
+    @property
+    def script_path(self) -> Path:
+        """The array's dispatcher script (runs task ``$SLURM_ARRAY_TASK_ID``'s own script)."""
+        return self.work_dir / f"{self.name}.array.sh"
+
+    @property
+    def output_pattern(self) -> str:
+        """Slurm's ``--output`` for the array: task *i*'s output goes to task *i*'s log."""
+        return str(self.work_dir / f"{self.name}-%a.log")
+
+    def array_option(self) -> str:
+        """The ``--array`` value: the indices as ranges, then the throttle (``1-5,9%2``)."""
+        indices = sorted(self.index_of(task) for task in self.tasks)
+        ranges: list[str] = []
+        start = prev = indices[0]
+        for index in [*indices[1:], None]:
+            if index is not None and index == prev + 1:
+                prev = index
+                continue
+            ranges.append(str(start) if start == prev else f"{start}-{prev}")
+            if index is not None:
+                start = prev = index
+        throttle = f"%{self.max_running}" if self.max_running else ""
+        return ",".join(ranges) + throttle
+
+    def task_job_ids(self, array_job_id: str) -> list[str]:
+        """The job id of every task (``<array job id>_<index>``), in the order of ``tasks``."""
+        return [f"{array_job_id}_{self.index_of(task)}" for task in self.tasks]
 
 
 @dataclass(frozen=True)
@@ -152,6 +246,12 @@ class ClusterBackend(Protocol):
     ) -> dict[str, JobStatus]:
         """:meth:`status` of many ``(job_id, spec, last_seen)`` at once, by job id; one poll of
         thousands of chunk jobs must not be thousands of scheduler calls."""
+        ...
+
+    def submit_array(self, array: ArraySpec) -> list[str]:
+        """Start every task of ``array`` (one job array where the scheduler has them); return
+        the tasks' job ids in the order of ``array.tasks``. Each id then works with every other
+        method here, like a single job's."""
         ...
 
     def cancel(self, job_id: str) -> None:
@@ -253,8 +353,35 @@ def render_job_script(
     return "\n".join(header) + "\n"
 
 
-def write_script(spec: JobSpec, script: str) -> None:
-    """Write ``script`` as ``spec``'s executable job script (atomically)."""
+def render_array_script(
+    array: ArraySpec, *, project_dir: Path, sbatch_options: Sequence[str] = ()
+) -> str:
+    """The dispatcher script of a job array: Slurm runs it once per task with
+    ``SLURM_ARRAY_TASK_ID`` set, and it runs that task's own script (written beside it), so a
+    task runs exactly what it would run as a single job (or when resubmitted alone)."""
+    first = array.tasks[0]
+    header = [
+        "#!/bin/bash",
+        f"#SBATCH --job-name={array.name}",
+        f"#SBATCH --array={array.array_option()}",
+        f"#SBATCH --output={array.output_pattern}",
+        "#SBATCH --open-mode=append",
+        f"#SBATCH --chdir={project_dir}",
+        f"#SBATCH --cpus-per-task={first.cpus}",
+        f"#SBATCH --mem={first.memory_mb}M",
+        f"#SBATCH --time={first.time_limit}",
+        *([f"#SBATCH --comment={shlex.quote(array.comment)}"] if array.comment else []),
+        *(f"#SBATCH {option}" for option in sbatch_options),
+        f"# emgsonar job array {array.name}: {len(array.tasks)} task(s)",
+        "# generated by workflows/cluster/backend.py; task i runs <name>-i.sh",
+        "set -euo pipefail",
+        f'exec bash {shlex.quote(str(array.work_dir))}/{array.name}-"$SLURM_ARRAY_TASK_ID".sh',
+    ]
+    return "\n".join(header) + "\n"
+
+
+def write_script(spec: JobSpec | ArraySpec, script: str) -> None:
+    """Write ``script`` as the executable script of a job or job array (atomically)."""
     spec.work_dir.mkdir(parents=True, exist_ok=True)
     write_result_atomically(spec.script_path, script)
     spec.script_path.chmod(0o755)

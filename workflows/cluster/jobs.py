@@ -24,9 +24,10 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field
 
-from emgsonar.config import Executor
+from emgsonar.config import Executor, SlurmApi
 from emgsonar.errors import ConflictError, EmgsonarError
 from workflows.cluster.backend import (
+    ArraySpec,
     ClusterBackend,
     ClusterBackendError,
     JobSpec,
@@ -35,6 +36,7 @@ from workflows.cluster.backend import (
 )
 from workflows.cluster.local import LocalBackend
 from workflows.cluster.slurm import SlurmCliBackend
+from workflows.cluster.slurmrest import SlurmRestBackend
 from workflows.models import ClusterJob
 
 logger = logging.getLogger(__name__)
@@ -96,14 +98,17 @@ def get_backend(executor: Executor | str | None = None) -> ClusterBackend:
     its pool, so every caller in the process must share it.
 
     :param executor: ``local`` or ``slurm``; None: the configured default
-        (``EMGSONAR_IMPORTS__EXECUTOR``).
+        (``EMGSONAR_IMPORTS__EXECUTOR``). Slurm is spoken to through its commands or
+        slurmrestd as ``EMGSONAR_SLURM__API`` (``cli``/``rest``) says.
     """
     config = settings.EMGSONAR_CONFIG
     executor = Executor(executor or config.imports.executor)
     cache_key = (executor.value, config.slurm.model_dump_json() + str(config.import_jobs()))
     backend = _backends.get(cache_key)
     if backend is None:
-        if executor is Executor.SLURM:
+        if executor is Executor.SLURM and config.slurm.api is SlurmApi.REST:
+            backend = SlurmRestBackend.from_config(config.slurm)
+        elif executor is Executor.SLURM:
             backend = SlurmCliBackend.from_config(config.slurm)
         else:
             backend = LocalBackend(
@@ -131,7 +136,14 @@ def _epoch(moment: datetime | None) -> float | None:
 
 def _submit_locked(job: ClusterJob, spec: JobSpec, backend: ClusterBackend) -> None:
     """Submit ``spec`` for the (locked) row ``job`` and record the new attempt."""
-    job.job_id = backend.submit(spec)
+    _record_submission(job, spec, backend, backend.submit(spec))
+
+
+def _record_submission(
+    job: ClusterJob, spec: JobSpec, backend: ClusterBackend, job_id: str
+) -> None:
+    """Record on the (locked) row ``job`` that ``spec`` was just submitted as ``job_id``."""
+    job.job_id = job_id
     job.backend = backend.name
     job.state = ClusterJob.State.PENDING
     job.attempts += 1
@@ -166,41 +178,102 @@ def attach_or_submit(
     :raises ClusterBackendError: the submission failed (nothing is recorded then).
     """
     with transaction.atomic():
-        job, created = ClusterJob.objects.select_for_update().get_or_create(
-            key=spec.key,
-            defaults={
-                "backend": backend.name,
-                "import_run_id": import_run_id,
-                "spec": spec.model_dump(mode="json"),
-                "input_hash": spec.input_hash,
-                "work_dir": str(spec.work_dir),
-                "result_path": str(spec.result_path),
-            },
-        )
-        if import_run_id is not None and job.import_run_id != import_run_id:
-            job.import_run_id = import_run_id
-            job.save(update_fields=["import_run", "updated"])
-        live = job.job_id and job.state in (ClusterJob.State.PENDING, ClusterJob.State.RUNNING)
-        if live and job.backend == backend.name:
-            logger.info("re-attached to %s (%s job %s)", spec.key, job.backend, job.job_id)
-            return job
-        if live:
-            raise ConflictError(
-                f"cluster job '{spec.key}' is still {job.state} on {job.backend} "
-                f"(job {job.job_id}), so it cannot run on {backend.name} now",
-                hint=f"Wait for it, or cancel it and mark it failed, then use {backend.name}",
-            )
-        if spec.result_exists() and (job.state == ClusterJob.State.COMPLETED or created):
-            if created:
-                job.state = ClusterJob.State.COMPLETED
-                job.reason = "result file already present"
-                job.save(update_fields=["state", "reason", "updated"])
-            logger.info("reusing the result of %s: %s", spec.key, spec.result_path)
-            return job
-        if not created:
-            job.attempts = 0  # a new run of an earlier failure deserves the full policy
-        _submit_locked(job, spec, backend)
+        job, submit = _attach_locked(spec, backend, import_run_id)
+        if submit:
+            _submit_locked(job, spec, backend)
         return job
+
+
+def _attach_locked(
+    spec: JobSpec, backend: ClusterBackend, import_run_id: int | None
+) -> tuple[ClusterJob, bool]:
+    """The locked row for ``spec.key`` (created if new) and whether it must be submitted now;
+    the decision of :func:`attach_or_submit`. Call inside a transaction.
+
+    :raises ConflictError: the key's job is still live on another backend.
+    """
+    job, created = ClusterJob.objects.select_for_update().get_or_create(
+        key=spec.key,
+        defaults={
+            "backend": backend.name,
+            "import_run_id": import_run_id,
+            "spec": spec.model_dump(mode="json"),
+            "input_hash": spec.input_hash,
+            "work_dir": str(spec.work_dir),
+            "result_path": str(spec.result_path),
+        },
+    )
+    if import_run_id is not None and job.import_run_id != import_run_id:
+        job.import_run_id = import_run_id
+        job.save(update_fields=["import_run", "updated"])
+    live = job.job_id and job.state in (ClusterJob.State.PENDING, ClusterJob.State.RUNNING)
+    if live and job.backend == backend.name:
+        logger.info("re-attached to %s (%s job %s)", spec.key, job.backend, job.job_id)
+        return job, False
+    if live:
+        raise ConflictError(
+            f"cluster job '{spec.key}' is still {job.state} on {job.backend} "
+            f"(job {job.job_id}), so it cannot run on {backend.name} now",
+            hint=f"Wait for it, or cancel it and mark it failed, then use {backend.name}",
+        )
+    if spec.result_exists() and (job.state == ClusterJob.State.COMPLETED or created):
+        if created:
+            job.state = ClusterJob.State.COMPLETED
+            job.reason = "result file already present"
+            job.save(update_fields=["state", "reason", "updated"])
+        logger.info("reusing the result of %s: %s", spec.key, spec.result_path)
+        return job, False
+    if not created:
+        job.attempts = 0  # a new run of an earlier failure deserves the full policy
+    return job, True
+
+
+def attach_or_submit_array(
+    specs: Sequence[JobSpec],
+    backend: ClusterBackend,
+    *,
+    name: str,
+    comment: str = "",
+    max_running: int | None = None,
+    import_run_id: int | None = None,
+) -> list[ClusterJob]:
+    """:func:`attach_or_submit` for many specs at once, the ones to submit as ONE job array.
+
+    Each spec is decided as in :func:`attach_or_submit` (reused, re-attached, or to submit);
+    those to submit go out in one ``sbatch --array`` (indices from their names, see
+    :class:`~workflows.cluster.backend.ArraySpec`), so an import step is one line in
+    ``squeue`` per run, named ``name`` with ``comment``. Rows are locked in key order, so two
+    racing callers do not deadlock and the second re-attaches to the first one's tasks.
+
+    :param specs: the tasks; spec *i* named ``<name>-<index>``.
+    :param name: the array's job name (what an admin sees in ``squeue``).
+    :param comment: the array's ``--comment`` (e.g. ``emgsonar import run 42``).
+    :param max_running: the array's throttle; default ``EMGSONAR_SLURM__ARRAY_MAX_RUNNING``.
+    :returns: the rows, in the order of ``specs``.
+    :raises ConflictError: a key's job is still live on another backend.
+    :raises ClusterBackendError: the submission failed (nothing is recorded then).
+    """
+    if max_running is None:
+        max_running = settings.EMGSONAR_CONFIG.slurm.array_max_running
+    rows: dict[str, ClusterJob] = {}
+    with transaction.atomic():
+        to_submit: list[tuple[ClusterJob, JobSpec]] = []
+        for spec in sorted(specs, key=lambda spec: spec.key):
+            job, submit = _attach_locked(spec, backend, import_run_id)
+            rows[spec.key] = job
+            if submit:
+                to_submit.append((job, spec))
+        if to_submit:
+            array = ArraySpec(
+                name=name,
+                comment=comment,
+                tasks=[spec for _, spec in to_submit],
+                max_running=max_running,
+            )
+            job_ids = backend.submit_array(array)
+            for (job, spec), job_id in zip(to_submit, job_ids, strict=True):
+                _record_submission(job, spec, backend, job_id)
+    return [rows[spec.key] for spec in specs]
 
 
 def _describe(job: ClusterJob) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workflows.cluster.backend import (
+    ArraySpec,
     JobSpec,
     JobState,
     JobStatus,
@@ -82,6 +83,13 @@ class LocalBackend:
         self._pool.submit(self._run, job_id, job)
         logger.info("submitted %s as local job %s", spec.key, job_id)
         return job_id
+
+    def submit_array(self, array: ArraySpec) -> list[str]:
+        """Queue every task; the pool (``max_workers``) is the throttle here.
+
+        No array job exists locally; the tasks' logs and results are where Slurm's would be.
+        """
+        return [self.submit(task) for task in array.tasks]
 
     def _run(self, job_id: str, job: _LocalJob) -> None:
         with job.lock:

@@ -1,4 +1,9 @@
-"""The Slurm backend: ``sbatch``, ``scontrol`` and ``squeue`` through their commands."""
+"""The Slurm backend: ``sbatch``, ``scontrol`` and ``squeue`` through their commands.
+
+Also home of what every Slurm backend shares (the REST one too): the mapping of Slurm's job
+states (:data:`STATE_MAP`) and :func:`classify`, which turns Slurm's state, reason and exit
+code into a :class:`JobStatus`, naming a job that ran out of memory or time as such.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from workflows.cluster.backend import (
+    ArraySpec,
     ClusterBackendError,
     JobSpec,
     JobState,
     JobStatus,
     finished_status,
+    render_array_script,
     render_job_script,
     tail_file,
     unknown_status,
@@ -31,13 +38,48 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+#: Slurm's job states, classified (see :class:`SlurmCliBackend` for why lost is not failed)
+STATE_MAP: dict[str, JobState] = {
+    "PENDING": JobState.PENDING,
+    "CONFIGURING": JobState.PENDING,
+    "REQUEUED": JobState.PENDING,
+    "REQUEUE_FED": JobState.PENDING,
+    "REQUEUE_HOLD": JobState.PENDING,
+    "RESV_DEL_HOLD": JobState.PENDING,
+    "RUNNING": JobState.RUNNING,
+    "COMPLETING": JobState.RUNNING,
+    "RESIZING": JobState.RUNNING,
+    "SIGNALING": JobState.RUNNING,
+    "STAGE_OUT": JobState.RUNNING,
+    "STOPPED": JobState.RUNNING,
+    "SUSPENDED": JobState.RUNNING,
+    # completed only with exit 0 and the result file (see finished_status)
+    "COMPLETED": JobState.COMPLETED,
+    "FAILED": JobState.FAILED,
+    "TIMEOUT": JobState.FAILED,
+    "OUT_OF_MEMORY": JobState.FAILED,
+    "DEADLINE": JobState.FAILED,
+    "SPECIAL_EXIT": JobState.FAILED,
+    "CANCELLED": JobState.LOST,
+    "PREEMPTED": JobState.LOST,
+    "NODE_FAIL": JobState.LOST,
+    "BOOT_FAIL": JobState.LOST,
+    "REVOKED": JobState.LOST,
+}
+
+#: a job's ``--output`` gets this line from slurmstepd when it kills the job over ``--mem``
+#: (without cgroups, e.g. ``JobAcctGatherParams=OverMemoryKill``, Slurm records FAILED)
+_OOM_LINE = "Exceeded job memory limit"
+
+
 class SlurmCliBackend:
     """Slurm through its commands: ``sbatch --parsable``, ``scontrol -o show job``, ``scancel``.
 
     The commands, not a library, because pyslurm does not build against every Slurm in use and
-    ``sbatch``/``scontrol`` work the same on any version a site runs. ``sacct`` is not needed
-    (it requires slurmdbd); finished jobs are read from ``scontrol`` while the controller keeps
-    them (``MinJobAge``), and after that from the result file.
+    ``sbatch``/``squeue`` work the same on any version a site runs. ``sacct`` is not needed
+    (it requires slurmdbd): one ``squeue -t all`` per poll lists every task of the watched
+    arrays and jobs, finished ones too while the controller keeps them (``MinJobAge``), with
+    their exit codes; after that the result file decides.
 
     Slurm states are mapped explicitly (:attr:`STATE_MAP`). ``CANCELLED``, ``PREEMPTED``,
     ``NODE_FAIL``, ``BOOT_FAIL`` and ``REVOKED`` are *lost*, not failed: the command did not fail,
@@ -49,33 +91,7 @@ class SlurmCliBackend:
 
     name = "slurm"
 
-    STATE_MAP: ClassVar[dict[str, JobState]] = {
-        "PENDING": JobState.PENDING,
-        "CONFIGURING": JobState.PENDING,
-        "REQUEUED": JobState.PENDING,
-        "REQUEUE_FED": JobState.PENDING,
-        "REQUEUE_HOLD": JobState.PENDING,
-        "RESV_DEL_HOLD": JobState.PENDING,
-        "RUNNING": JobState.RUNNING,
-        "COMPLETING": JobState.RUNNING,
-        "RESIZING": JobState.RUNNING,
-        "SIGNALING": JobState.RUNNING,
-        "STAGE_OUT": JobState.RUNNING,
-        "STOPPED": JobState.RUNNING,
-        "SUSPENDED": JobState.RUNNING,
-        # completed only with exit 0 and the result file (see finished_status)
-        "COMPLETED": JobState.COMPLETED,
-        "FAILED": JobState.FAILED,
-        "TIMEOUT": JobState.FAILED,
-        "OUT_OF_MEMORY": JobState.FAILED,
-        "DEADLINE": JobState.FAILED,
-        "SPECIAL_EXIT": JobState.FAILED,
-        "CANCELLED": JobState.LOST,
-        "PREEMPTED": JobState.LOST,
-        "NODE_FAIL": JobState.LOST,
-        "BOOT_FAIL": JobState.LOST,
-        "REVOKED": JobState.LOST,
-    }
+    STATE_MAP: ClassVar[dict[str, JobState]] = STATE_MAP
 
     def __init__(
         self,
@@ -142,16 +158,22 @@ class SlurmCliBackend:
             )
         return proc
 
-    def render_script(self, spec: JobSpec) -> str:
-        """The sbatch script for ``spec`` (partition, account and site options included)."""
+    def _site_options(self) -> list[str]:
         options = []
         if self.partition:
             options.append(f"--partition={self.partition}")
         if self.account:
             options.append(f"--account={self.account}")
         options.extend(self.sbatch_args)
+        return options
+
+    def render_script(self, spec: JobSpec) -> str:
+        """The sbatch script for ``spec`` (partition, account and site options included)."""
         return render_job_script(
-            spec, python=self.python, project_dir=self.project_dir, sbatch_options=options
+            spec,
+            python=self.python,
+            project_dir=self.project_dir,
+            sbatch_options=self._site_options(),
         )
 
     def submit(self, spec: JobSpec) -> str:
@@ -170,6 +192,32 @@ class SlurmCliBackend:
         logger.info("submitted %s as Slurm job %s", spec.key, job_id)
         return job_id
 
+    def render_array_script(self, array: ArraySpec) -> str:
+        """The array's dispatcher script (partition, account and site options included)."""
+        return render_array_script(
+            array, project_dir=self.project_dir, sbatch_options=self._site_options()
+        )
+
+    def submit_array(self, array: ArraySpec) -> list[str]:
+        """Write every task's script and the dispatcher, and ``sbatch`` the array once.
+
+        :returns: the tasks' job ids (``<array job id>_<index>``), in the order of the tasks.
+        :raises ClusterBackendError: sbatch failed or printed no job id.
+        """
+        for task in array.tasks:
+            write_script(task, self.render_script(task))
+        write_script(array, self.render_array_script(array))
+        proc = self._run("sbatch", "--parsable", str(array.script_path))
+        job_id = proc.stdout.strip().split(";")[0]
+        if not job_id.isdigit():
+            raise ClusterBackendError(
+                "sbatch printed no job id", value=proc.stdout.strip(), path=array.script_path
+            )
+        logger.info(
+            "submitted %d task(s) of %s as Slurm job array %s", len(array.tasks), array.name, job_id
+        )
+        return array.task_job_ids(job_id)
+
     def status(self, job_id: str, spec: JobSpec, *, last_seen: float | None = None) -> JobStatus:
         """Classify from ``scontrol -o show job``; unknown jobs by their result file.
 
@@ -186,53 +234,59 @@ class SlurmCliBackend:
             if last_seen is not None:
                 first = last_seen
             return unknown_status(spec, first, self.lost_after_seconds, "UNKNOWN", now)
-        self._unseen_since.pop(job_id, None)
         fields = dict(re.findall(r"(\w+)=(\S*)", proc.stdout))
-        raw = fields.get("JobState", "")
-        reason = fields.get("Reason", "")
-        reason = "" if reason == "None" else reason
         exit_code = _parse_exit_code(fields.get("ExitCode", ""))
-        state = self.STATE_MAP.get(raw)
-        if state is None:
-            # a state this code does not know (a newer Slurm): wait, the grace period decides
-            logger.warning("Slurm job %s is in unknown state %r", job_id, raw)
-            first = self._unseen_since.setdefault(job_id, now)
-            return unknown_status(spec, first, self.lost_after_seconds, raw, now)
-        if raw == "COMPLETED":
-            return finished_status(spec, exit_code, raw, reason)
-        if state is JobState.FAILED or state is JobState.LOST:
-            return JobStatus(state, exit_code, reason or raw.lower(), raw)
-        return JobStatus(state, None, reason, raw)
+        return self._known(
+            job_id, spec, fields.get("JobState", ""), fields.get("Reason", ""), exit_code
+        )
 
-    #: ``squeue`` reports these without an exit code worth reading: no ``scontrol`` call needed
-    _LIVE_STATES: ClassVar[frozenset[JobState]] = frozenset({JobState.PENDING, JobState.RUNNING})
+    def _known(
+        self, job_id: str, spec: JobSpec, raw: str, reason: str, exit_code: int | None
+    ) -> JobStatus:
+        """:func:`classify` a job Slurm listed; a state this code does not know (a newer
+        Slurm) is waited on like an unknown job, and the grace period decides."""
+        status = classify(spec, raw, reason, exit_code)
+        if status is not None:
+            self._unseen_since.pop(job_id, None)
+            return status
+        logger.warning("Slurm job %s is in unknown state %r", job_id, raw)
+        now = time.time()
+        first = self._unseen_since.setdefault(job_id, now)
+        return unknown_status(spec, first, self.lost_after_seconds, raw, now)
+
+    #: the ``squeue -O`` fields read per job: id (``<array>_<index>`` for array tasks), state,
+    #: reason, and the exit code as a wait status (what ``scontrol`` shows as ``X:S``)
+    _SQUEUE_FORMAT = "JobArrayID:0|,State:0|,Reason:0|,exit_code:0"
 
     def status_many(
         self, jobs: Sequence[tuple[str, JobSpec, float | None]], batch: int = 500
     ) -> dict[str, JobStatus]:
-        """One ``squeue`` per ``batch`` jobs; ``scontrol`` only for jobs that have ended (their
-        exit code) or that ``squeue`` does not list (the grace period and result file decide).
+        """One ``squeue`` for all of them (per ``batch`` jobs or arrays): every task of an array
+        is listed under its array's id, finished ones with their exit code, so a poll of an
+        import's arrays is one call however many chunks it has. ``scontrol`` only for jobs
+        ``squeue`` does not list (the grace period and result file decide).
 
         :raises ClusterBackendError: squeue failed (controller unreachable).
         """
-        listed: dict[str, tuple[str, str]] = {}
-        for start in range(0, len(jobs), batch):
-            ids = [job_id for job_id, _, _ in jobs[start : start + batch]]
+        query = sorted({job_id.split("_")[0] for job_id, _, _ in jobs})
+        listed: dict[str, tuple[str, str, int | None]] = {}
+        for start in range(0, len(query), batch):
+            ids = ",".join(query[start : start + batch])
             proc = self._run(
-                "squeue", "-h", "-t", "all", "-j", ",".join(ids), "-o", "%i|%T|%r", check=False
-            )
+                "squeue", "-h", "-r", "-t", "all", "-j", ids, "-O", self._SQUEUE_FORMAT,
+                check=False,
+            )  # fmt: skip
             if proc.returncode != 0 and "Invalid job id" not in proc.stderr:
                 raise ClusterBackendError(f"squeue failed: {proc.stderr.strip()}")
             for line in proc.stdout.splitlines():
-                job_id, raw, reason = [*line.split("|"), "", ""][:3]
-                listed[job_id.strip()] = (raw.strip(), reason.strip())
+                job_id, raw, reason, code = [*line.split("|"), "", "", ""][:4]
+                code = code.strip()
+                status = wait_status_code(int(code)) if code.isdigit() else None
+                listed[job_id.strip()] = (raw.strip(), reason.strip(), status)
         result: dict[str, JobStatus] = {}
         for job_id, spec, last_seen in jobs:
-            raw, reason = listed.get(job_id, ("", ""))
-            state = self.STATE_MAP.get(raw)
-            if state in self._LIVE_STATES:
-                self._unseen_since.pop(job_id, None)
-                result[job_id] = JobStatus(state, None, "" if reason == "None" else reason, raw)
+            if job_id in listed:
+                result[job_id] = self._known(job_id, spec, *listed[job_id])
             else:
                 result[job_id] = self.status(job_id, spec, last_seen=last_seen)
         return result
@@ -253,3 +307,43 @@ def _parse_exit_code(text: str) -> int | None:
         return None
     status, sig = int(match.group(1)), int(match.group(2))
     return -sig if sig else status
+
+
+def wait_status_code(status: int) -> int:
+    """A wait status (``squeue -O exit_code``, slurmrestd's ``exit_code``) in the convention
+    of :class:`JobStatus`: ``-N`` if killed by signal N, else the exit status."""
+    signal_number = status & 0x7F
+    return -signal_number if signal_number else status >> 8
+
+
+def _memory_exceeded(spec: JobSpec) -> bool:
+    """slurmstepd's out-of-memory line in the log of the job's *last* attempt (the log is
+    appended to by every attempt, each after a header line)."""
+    text = tail_file(spec.log_path, lines=200)
+    last_attempt = text.rsplit("=== emgsonar job ", 1)[-1]
+    return _OOM_LINE in last_attempt
+
+
+def classify(spec: JobSpec, raw: str, reason: str, exit_code: int | None) -> JobStatus | None:
+    """Slurm's view of a job as a :class:`JobStatus`; None for a state not in :data:`STATE_MAP`.
+
+    A job over its limits says so: ``raw`` ``TIMEOUT`` or ``OUT_OF_MEMORY`` and a reason with
+    the limit from the spec (the operator's next step is to raise it). Without cgroups Slurm
+    records an out-of-memory kill as ``FAILED`` by signal 9; slurmstepd's line in the job's log
+    tells it apart.
+    """
+    reason = "" if reason == "None" else reason
+    state = STATE_MAP.get(raw)
+    if state is None:
+        return None
+    if raw == "COMPLETED":
+        return finished_status(spec, exit_code, raw, reason)
+    if raw == "FAILED" and exit_code == -9 and _memory_exceeded(spec):
+        raw = "OUT_OF_MEMORY"
+    if raw == "OUT_OF_MEMORY":
+        reason = f"OUT_OF_MEMORY: exceeded its memory limit of {spec.memory_mb} MiB"
+    elif raw == "TIMEOUT":
+        reason = f"TIMEOUT: reached its time limit of {spec.time_limit}"
+    if state is JobState.FAILED or state is JobState.LOST:
+        return JobStatus(state, exit_code, reason or raw.lower(), raw)
+    return JobStatus(state, None, reason, raw)
