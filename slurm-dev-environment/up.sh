@@ -90,9 +90,13 @@ write_jwt_key() {
 
 # write_conf: render the template; prints "changed" when the file on disk changed.
 write_conf() {
-    local cpus mem_mb real_mem new
-    cpus=$(nproc)
-    mem_mb=$(slurmd -C 2>/dev/null | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p' | head -n1)
+    local cpus mem_mb real_mem new hardware
+    # the hardware as slurmd sees it; not plain nproc, which follows OMP_NUM_THREADS, so a
+    # caller's environment would change the config and restart the daemons under other users
+    hardware=$(slurmd -C 2>/dev/null | head -n1)
+    cpus=$(sed -n 's/.* CPUs=\([0-9]*\).*/\1/p' <<<"$hardware")
+    [[ -n $cpus ]] || cpus=$(nproc --all)
+    mem_mb=$(sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p' <<<"$hardware")
     if [[ -z $mem_mb ]]; then
         mem_mb=$(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo)
     fi
@@ -108,10 +112,14 @@ write_conf() {
     chmod 0644 "$new"
     if [[ -f $CONF ]] && cmp -s "$new" "$CONF"; then
         rm -f "$new"
-    else
-        mv "$new" "$CONF"
-        echo changed
+        return 0
     fi
+    if [[ -f $CONF ]]; then
+        log "slurm.conf changes:"
+        diff "$CONF" "$new" | grep '^[<>]' | sed 's/^/    /' >&2 || true
+    fi
+    mv "$new" "$CONF"
+    echo changed
 }
 
 # fail_start NAME PORT OFFSET WHAT: say why daemon NAME did not come up, with the lines its log
@@ -319,7 +327,7 @@ main() {
     start_slurmctld
     start_slurmd
     start_slurmrestd
-    echo "slurm-dev: ready (node localhost $(node_state), $(nproc) CPUs, ports $CTLD_PORT/$NODE_PORT/$REST_PORT, SLURM_CONF=$CONF)"
+    echo "slurm-dev: ready (node localhost $(node_state), $(sed -n 's/^NodeName=.* CPUs=\([0-9]*\).*/\1/p' "$CONF") CPUs, ports $CTLD_PORT/$NODE_PORT/$REST_PORT, SLURM_CONF=$CONF)"
 }
 
 main "$@"
