@@ -149,26 +149,34 @@ fail_start() {
 # log_size FILE: its size in bytes (0 when missing), to show only what a new start logged.
 log_size() { stat -c %s "$1" 2>/dev/null || echo 0; }
 
+# wait_answering NAME PIDFILE PORT CHECK OFFSET: until daemon NAME (just started, or found
+# running) holds PORT and CHECK passes; otherwise fail_start, saying whether it died.
+wait_answering() {
+    local name=$1 pidfile=$2 port=$3 check=$4 offset=$5 i
+    for i in $(seq 1 $((START_TIMEOUT * 5))); do
+        # for a moment after a start the pid file is missing (slurmctld writes it after it
+        # forks) or names setpriv (before it execs slurmrestd)
+        if ! pid_alive "$pidfile" "$name"; then
+            ((i > 5)) && break
+        elif holds_port "$pidfile" "$name" "$port" && "$check"; then
+            return 0
+        fi
+        sleep 0.2
+    done
+    if pid_alive "$pidfile" "$name"; then
+        fail_start "$name" "$port" "$offset" "is not answering after ${START_TIMEOUT} s"
+    fi
+    fail_start "$name" "$port" "$offset" "died"
+}
+
 start_slurmctld() {
-    local offset i
+    local offset
     offset=$(log_size "$LOG_DIR/slurmctld.log")
     if ! pid_alive "$CTLD_PID" slurmctld; then
         slurmctld -f "$CONF"
         log "slurmctld started"
     fi
-    for i in $(seq 1 $((START_TIMEOUT * 5))); do
-        # the daemon writes its pid file a moment after the command returns
-        if ! pid_alive "$CTLD_PID" slurmctld; then
-            ((i > 5)) && break
-        elif holds_port "$CTLD_PID" slurmctld "$CTLD_PORT" && ctld_ours; then
-            return 0
-        fi
-        sleep 0.2
-    done
-    if pid_alive "$CTLD_PID" slurmctld; then
-        fail_start slurmctld "$CTLD_PORT" "$offset" "is not answering after ${START_TIMEOUT} s"
-    fi
-    fail_start slurmctld "$CTLD_PORT" "$offset" "died"
+    wait_answering slurmctld "$CTLD_PID" "$CTLD_PORT" ctld_ours "$offset"
 }
 
 start_slurmd() {
@@ -205,7 +213,7 @@ start_slurmd() {
 
 # start_slurmrestd: the REST API on loopback, JWT only, as the slurm user (it refuses root).
 start_slurmrestd() {
-    local offset pid i
+    local offset pid
     offset=$(log_size "$LOG_DIR/slurmrestd.log")
     if ! setpriv --reuid=slurm --regid=slurm --clear-groups test -r "$CONF"; then
         log "slurmrestd runs as the slurm user, which cannot read $CONF;"
@@ -222,19 +230,7 @@ start_slurmrestd() {
         disown "$pid" 2>/dev/null || true
         log "slurmrestd started"
     fi
-    for i in $(seq 1 $((START_TIMEOUT * 5))); do
-        # for a moment after the start the pid is setpriv's, before it execs slurmrestd
-        if ! pid_alive "$REST_PID" slurmrestd; then
-            ((i > 5)) && break
-        elif holds_port "$REST_PID" slurmrestd "$REST_PORT" && rest_ok; then
-            return 0
-        fi
-        sleep 0.2
-    done
-    if pid_alive "$REST_PID" slurmrestd; then
-        fail_start slurmrestd "$REST_PORT" "$offset" "is not answering after ${START_TIMEOUT} s"
-    fi
-    fail_start slurmrestd "$REST_PORT" "$offset" "died"
+    wait_answering slurmrestd "$REST_PID" "$REST_PORT" rest_ok "$offset"
 }
 
 stop_daemons() {

@@ -16,7 +16,8 @@ import time
 import pytest
 from django.db import connection
 
-from emgsonar.config import Executor
+from emgsonar.config import Executor, SlurmApi, SlurmConfig
+from tests.conftest import REPO_ROOT
 from workflows.cluster.backend import ClusterBackend, JobSpec, JobState, write_result_atomically
 from workflows.cluster.jobs import (
     ClusterJobError,
@@ -28,6 +29,7 @@ from workflows.cluster.jobs import (
 )
 from workflows.cluster.local import LocalBackend
 from workflows.cluster.slurm import SlurmCliBackend
+from workflows.cluster.slurmrest import SlurmRestBackend
 from workflows.models import ClusterJob
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -239,3 +241,26 @@ def test_get_backend_follows_the_config(settings):
     assert local.max_workers == settings.EMGSONAR_CONFIG.import_jobs()
     default = get_backend()
     assert default.name == settings.EMGSONAR_CONFIG.imports.executor
+
+
+def test_get_backend_speaks_rest_when_configured(settings):
+    """EMGSONAR_SLURM__API=rest: the slurm executor goes through slurmrestd."""
+    config = settings.EMGSONAR_CONFIG
+    slurm = config.slurm.model_copy(update={"api": SlurmApi.REST, "rest_url": "http://x:1"})
+    settings.EMGSONAR_CONFIG = config.model_copy(update={"slurm": slurm})
+    backend = get_backend("slurm")
+    assert isinstance(backend, SlurmRestBackend)
+    assert backend.base == "http://x:1/slurm/v0.0.38"
+    assert backend.name == "slurm"  # same scheduler, same job ids as the CLI backend
+
+
+def test_slurm_conf_is_explicit_or_the_environment_or_the_dev_cluster(
+    monkeypatch, tmp_path, slurm_cluster
+):
+    """The dev cluster never writes /etc/slurm, so an unset conf falls back to its config,
+    unless the environment names one (then Slurm's own lookup reads SLURM_CONF)."""
+    assert SlurmConfig(conf=tmp_path / "site.conf").slurm_conf() == tmp_path / "site.conf"
+    monkeypatch.setenv("SLURM_CONF", "/elsewhere/slurm.conf")
+    assert SlurmConfig().slurm_conf() is None
+    monkeypatch.delenv("SLURM_CONF")
+    assert SlurmConfig().slurm_conf() == REPO_ROOT / ".data" / "slurm" / "slurm.conf"

@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from workflows.cluster.backend import (
     ArraySpec,
@@ -120,16 +120,21 @@ class SlurmCliBackend:
     @classmethod
     def from_config(cls, config: SlurmConfig) -> SlurmCliBackend:
         """A backend for the ``slurm`` section of the emgsonar config."""
-        return cls(
-            python=config.python,
-            project_dir=config.project_dir,
-            partition=config.partition,
-            account=config.account,
-            sbatch_args=config.sbatch_args,
-            bin_dir=config.bin_dir,
-            conf=config.slurm_conf(),
-            lost_after_seconds=config.lost_after_seconds,
-        )
+        return cls(**cls.config_kwargs(config))
+
+    @staticmethod
+    def config_kwargs(config: SlurmConfig) -> dict[str, Any]:
+        """The constructor arguments the config gives every Slurm backend."""
+        return {
+            "python": config.python,
+            "project_dir": config.project_dir,
+            "partition": config.partition,
+            "account": config.account,
+            "sbatch_args": config.sbatch_args,
+            "bin_dir": config.bin_dir,
+            "conf": config.slurm_conf(),
+            "lost_after_seconds": config.lost_after_seconds,
+        }
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         program = str(self.bin_dir / args[0]) if self.bin_dir else args[0]

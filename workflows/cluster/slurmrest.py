@@ -97,14 +97,7 @@ class SlurmRestBackend(SlurmCliBackend):
             token=config.rest_token.get_secret_value() if config.rest_token else None,
             token_lifespan_seconds=config.rest_token_lifespan_seconds,
             timeout=config.rest_timeout_seconds,
-            python=config.python,
-            project_dir=config.project_dir,
-            partition=config.partition,
-            account=config.account,
-            sbatch_args=config.sbatch_args,
-            bin_dir=config.bin_dir,
-            conf=config.slurm_conf(),
-            lost_after_seconds=config.lost_after_seconds,
+            **SlurmCliBackend.config_kwargs(config),
         )
 
     def _fields_of_sbatch_args(self) -> dict[str, str | bool]:
