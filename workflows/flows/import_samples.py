@@ -61,7 +61,7 @@ from workflows.prefect_utils.artifacts import (
 from workflows.prefect_utils.tasks import django_flow, django_task
 from workflows.steps.annotate import MutationKey, annotate_chunk
 from workflows.steps.load import load_chunk
-from workflows.steps.manifest import SplitManifest, chunk_key, read_chunk_results
+from workflows.steps.manifest import SplitManifest, read_chunk_results
 from workflows.steps.plan import plan_import
 from workflows.steps.reference_spec import reference_spec_from_db
 from workflows.steps.split import split_fasta
@@ -96,9 +96,14 @@ class ReferenceRef:
 
 @dataclasses.dataclass(frozen=True)
 class ChunkJob:
-    """A chunk of the import and the cluster job that aligns it (None: nothing to align)."""
+    """A chunk of the import and the cluster job that aligns it (None: nothing to align).
+
+    ``key`` (the chunk's content key) is what ties the job, its results and the chunk in the
+    manifest together; ``index`` is only the chunk's position in this run's split (for logs).
+    """
 
     index: int
+    key: str
     records: int
     sequences: int
     results: str | None
@@ -173,7 +178,14 @@ def split(
     """Validate the FASTA and write chunks of the sequences still to align; return the manifest."""
     out_dir = work_root(executor) / f"import-{run_id}"
     with services.timed_step(run_id, "split") as step:
-        manifest = split_fasta(fasta, out_dir, chunk_size, reference.id, sample_of=sample_of)
+        manifest = split_fasta(
+            fasta,
+            out_dir,
+            chunk_size,
+            reference.id,
+            sample_of=sample_of,
+            chunk_dir=work_root(executor) / "chunks",
+        )
         step["records"] = manifest.records
     services.add_to_summary(
         run_id,
@@ -259,6 +271,7 @@ def submit_align_jobs(
         jobs.append(
             ChunkJob(
                 chunk.index,
+                chunk.key,
                 len(chunk.records),
                 len(chunk.seqhashes),
                 str(spec.result_path) if spec else None,
@@ -276,7 +289,7 @@ def align_job_spec(
     if not chunk.needs_alignment:
         return None
     slurm = settings.EMGSONAR_CONFIG.slurm
-    key = chunk_key(chunk)
+    key = chunk.key
     root = work_root(executor)
     engine = calling_fingerprint()[:12]
     result = root / "results" / reference.content_hash[:24] / engine / f"{key[:32]}.jsonl"
@@ -371,7 +384,8 @@ def load(
 
 
 def _chunk(manifest_path: Path, job: ChunkJob) -> Any:
-    chunk = SplitManifest.read(manifest_path).chunks[job.index - 1]
+    """The job's chunk in this run's manifest (by content key), reading the job's results."""
+    chunk = SplitManifest.read(manifest_path).chunk(job.key, job.index)
     return dataclasses.replace(chunk, results=job.results) if job.results else chunk
 
 

@@ -31,12 +31,15 @@ class ImportRecord(NamedTuple):
 class ChunkInfo:
     """One chunk of an import.
 
-    :param fasta: the chunk's FASTA (new sequences only), ``None`` when every sequence of its
-        records is aligned already (then there is nothing to align).
+    :param fasta: the chunk's FASTA (new sequences only), named by :attr:`key`, ``None`` when
+        every sequence of its records is aligned already (then there is nothing to align).
     :param results: where ``align_chunk`` writes (and the loader reads) its results.
     :param seqhashes: the sequences in ``fasta``, in file order.
     :param records: every record the chunk loads (all records of its sequences, and records
         whose sequence is aligned already).
+    :param key: :func:`chunk_key` of the chunk's sequences (set by ``split`` once the chunk is
+        complete; ``""`` for a chunk with nothing to align). Later steps find a chunk by this
+        key, never by its position: the index only says where it came in this run's split.
     """
 
     index: int
@@ -44,6 +47,7 @@ class ChunkInfo:
     results: str
     seqhashes: list[str] = field(default_factory=list)
     records: list[ImportRecord] = field(default_factory=list)
+    key: str = ""
 
     @property
     def needs_alignment(self) -> bool:
@@ -68,6 +72,23 @@ class SplitManifest:
     def all_records(self) -> list[ImportRecord]:
         return [rec for chunk in self.chunks for rec in chunk.records]
 
+    def chunk(self, key: str, index: int) -> ChunkInfo:
+        """The chunk with content key ``key`` (a chunk with nothing to align: by ``index``).
+
+        By key, because a job found for a chunk (re-attached, reused) is matched to the chunk
+        by its content: whatever position the chunk had in an earlier run's split.
+
+        :raises InputFormatError: no such chunk in this manifest (it was rewritten by another
+            split since the job was planned).
+        """
+        for chunk in self.chunks:
+            if (chunk.key == key) if key else (chunk.index == index and not chunk.key):
+                return chunk
+        raise InputFormatError(
+            f"the manifest has no chunk {key[:16] or f'#{index}'} (rewritten by another split)",
+            hint="Run the import again",
+        )
+
     def to_json(self) -> dict[str, Any]:
         data = dict(self.__dict__)
         data["chunks"] = [
@@ -86,6 +107,7 @@ class SplitManifest:
                 results=c["results"],
                 seqhashes=list(c["seqhashes"]),
                 records=[ImportRecord(*r) for r in c["records"]],
+                key=c.get("key", ""),
             )
             for c in data["chunks"]
         ]

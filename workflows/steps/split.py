@@ -16,7 +16,7 @@ from analyses.calling.seqio import BadRecordPolicy, harmonise, iter_raw_fasta
 from analyses.models import Reference
 from emgsonar.errors import InputFormatError, NotFoundError
 from workflows.steps.lookups import aligned_seqhashes
-from workflows.steps.manifest import ChunkInfo, ImportRecord, SplitManifest
+from workflows.steps.manifest import ChunkInfo, ImportRecord, SplitManifest, chunk_key
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ def split_fasta(
     *,
     sample_of: Mapping[str, str] | None = None,
     bad_records: BadRecordPolicy = "error_all",
+    chunk_dir: Path | None = None,
 ) -> SplitManifest:
     """Validate a whole FASTA file and write chunks of the sequences still to align.
 
@@ -55,6 +56,10 @@ def split_fasta(
         segments, from the metadata ``sequences`` column); other records are their own sample.
     :param bad_records: ``error_all`` (default) fails listing every bad record; ``error_first``
         fails at the first; ``warn``/``silent`` skip them (listed in ``rejected``).
+    :param chunk_dir: where chunk FASTA files go (default ``out_dir``). They are named by their
+        content key (:func:`~workflows.steps.manifest.chunk_key`), so a job recorded for a key
+        by any run (re-attached or resubmitted from its stored spec after the submitting
+        process died) reads the same sequences; a file already there is kept.
     :returns: the manifest, also written to ``out_dir/manifest.json``.
     :raises InputFormatError: file-level damage or bad records (see ``bad_records``).
     """
@@ -101,9 +106,15 @@ def split_fasta(
                 hint="Fix the records, or import with a policy that skips bad records",
             )
         chunks = splitter.finish()
-        for chunk in chunks:  # validated: make the chunks visible
+        chunk_dir = Path(chunk_dir or out_dir)
+        chunk_dir.mkdir(parents=True, exist_ok=True)
+        for chunk in chunks:  # validated: make the chunks visible, named by content
             if chunk.fasta is not None:
-                os.replace(staging / Path(chunk.fasta).name, chunk.fasta)
+                chunk.key = chunk_key(chunk)
+                final = chunk_dir / f"chunk-{chunk.key[:32]}.fasta"
+                if not final.is_file():
+                    os.replace(staging / Path(chunk.fasta).name, final)
+                chunk.fasta = str(final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     manifest = SplitManifest(
