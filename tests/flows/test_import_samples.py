@@ -269,6 +269,46 @@ def test_the_metadata_file_is_parsed_once_per_run(
     assert set(Sample.objects.values_list("name", flat=True)) == names
 
 
+def test_the_summary_lists_the_metadata_columns_that_were_ignored(
+    sars_cov_2_reference: str, import_dirs: Path
+) -> None:
+    tsv = import_dirs / "meta.tsv"
+    tsv.write_text("name\tlineage\tFreezer_Box\tcountry\nS1\tB.1\tbox 7\tDE\n")
+    out = StringIO()
+    call_command(
+        "import_samples",
+        "-r",
+        sars_cov_2_reference,
+        "-t",
+        str(tsv),
+        "--cols",
+        "name=name",
+        "country=country",
+        stdout=out,
+    )
+    run = ImportRun.objects.get(kind="samples")
+    # lineage is a sample field, but only --auto-link maps columns by their name
+    assert run.summary["ignored_metadata_columns"] == ["lineage", "Freezer_Box"]
+    assert "metadata columns ignored (not mapped): lineage, Freezer_Box" in out.getvalue()
+    (summary,) = artifacts_by_key(f"samples-import-{run.pk}-summary", run.flow_run_id)
+    assert "## Metadata columns ignored" in summary.data and "`Freezer_Box`" in summary.data
+
+    call_command(
+        "import_samples",
+        "-r",
+        sars_cov_2_reference,
+        "-t",
+        str(tsv),
+        "--cols",
+        "name=name",
+        "--auto-link",
+        stdout=StringIO(),
+    )
+    linked = ImportRun.objects.filter(kind="samples").latest("created")
+    assert linked.summary["ignored_metadata_columns"] == ["Freezer_Box"]
+    assert Sample.objects.get(name="S1").lineage == "B.1"
+
+
 @pytest.mark.slurm
 def test_slurm_executor_gives_the_same_database_as_local(
     shared_data: Path, import_dirs: Path, slurm_cluster: None

@@ -38,7 +38,7 @@ from emgsonar.config import Executor
 from emgsonar.errors import NotFoundError
 from emgsonar.models import ImportRun
 from emgsonar.versions import tool_versions
-from ena_like.metadata import MetadataTable, read_metadata, validate_mapping
+from ena_like.metadata import MetadataTable, read_header, read_metadata, validate_mapping
 from ena_like.services.properties import declared_properties
 from ena_like.services.samples import apply_metadata
 from workflows import queries, services
@@ -162,8 +162,16 @@ def check_metadata(path: Path, params: ImportSamplesParams, import_run_id: int) 
     services.add_to_summary(
         import_run_id,
         counts={"metadata_rows": len(table.rows), "metadata_rows_skipped": len(table.skipped)},
+        ignored_metadata_columns=ignored_columns(path, table),
     )
     return table
+
+
+def ignored_columns(path: Path, table: MetadataTable) -> list[str]:
+    """The metadata columns no property was mapped to, in file order: nothing of them is
+    stored, and a misspelt ``--cols`` or a column auto-link did not recognise shows up here."""
+    mapped = set(table.mapping.values())
+    return [column for column in read_header(path) if column and column not in mapped]
 
 
 @django_task(name="split", cache_policy=NO_CACHE)

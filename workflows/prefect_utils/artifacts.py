@@ -99,7 +99,8 @@ def summary_markdown(title: str, summary: Mapping[str, Any], links: Mapping[str,
     :param summary: the ``ImportRun.summary`` dict; understood keys: ``counts`` (name → int),
         ``steps`` (name → {"seconds": float, ...}), ``failures`` (list of {"record", "reason"}),
         ``cluster_jobs`` (list of {"key", "job_id", "state", "backend"}), ``qc`` (sequences per
-        QC status and the ``worst`` ones, from ``workflows.queries.qc_summary``).
+        QC status and the ``worst`` ones, from ``workflows.queries.qc_summary``),
+        ``ignored_metadata_columns`` (columns of the metadata table no property was mapped to).
     """
     lines = [f"# {title}", ""]
     counts = summary.get("counts") or {}
@@ -131,6 +132,13 @@ def summary_markdown(title: str, summary: Mapping[str, Any], links: Mapping[str,
         if len(failures) > len(shown):
             lines.append(f"- … and {len(failures) - len(shown)} more (see the failures table)")
         lines.append("")
+    ignored = summary.get("ignored_metadata_columns") or []
+    if ignored:
+        lines += ["## Metadata columns ignored", ""]
+        lines += [
+            "Not mapped to any property, so not stored: " + ", ".join(f"`{c}`" for c in ignored)
+        ]
+        lines += ["(map them with `cols` / `--cols PROP=COLUMN`).", ""]
     lines += _qc_lines(summary.get("qc") or {})
     jobs = summary.get("cluster_jobs") or []
     if jobs:

@@ -89,6 +89,9 @@ def format_summary(result: dict[str, Any]) -> str:
         lines.append(f"  new mutations: {new.get('nt', 0)} nt, {new.get('aa', 0)} aa")
     for name, step in (result.get("steps") or {}).items():
         lines.append(f"  time {name}: {step.get('seconds', 0):.2f} s")
+    ignored = result.get("ignored_metadata_columns") or []
+    if ignored:
+        lines.append(f"  metadata columns ignored (not mapped): {', '.join(ignored)}")
     failures = result.get("failures") or []
     if failures:
         lines.append(f"  failed records ({counts.get('records_failed', len(failures))}):")
