@@ -136,6 +136,19 @@ class ImportConfig(BaseModel):
     jobs: int = 0
     download_dir: Path = BASE_DIR / ".data" / "downloads"
     work_dir: Path = BASE_DIR / ".data" / "work"
+    #: directories whose files ``POST /api/imports/`` may read (after resolving symlinks and
+    #: ``..``); JSON list in the environment
+    #: (``EMGSONAR_IMPORTS__ALLOWED_ROOTS='["/data/incoming"]'``). Default: the upload inbox
+    #: ``.data/imports`` and the bundled test data ``../shared/data`` of the demo. The command
+    #: line and the dashboard (operators) read any path.
+    allowed_roots: list[Path] = [
+        BASE_DIR / ".data" / "imports",
+        BASE_DIR.parent / "shared" / "data",
+    ]
+    #: URLs ``POST /api/imports/`` may fetch: ``http(s)://`` URLs that start with one of these
+    #: (compared after parsing; a prefix ends at a ``/``); empty: none. ``ena:`` sources go to
+    #: ``EMGSONAR_ENA__BROWSER_API_URL`` only and are always allowed.
+    allowed_url_prefixes: list[str] = []
 
 
 class EmgsonarConfig(BaseSettings):

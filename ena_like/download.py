@@ -30,6 +30,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from analyses.calling.compression import CHUNK_SIZE
@@ -90,12 +91,12 @@ def fetch(
     :raises NotFoundError: a local file does not exist, or ENA accessions are unknown.
     :raises InputFormatError: malformed ``sha256`` or accession.
     """
-    expected = _validate_sha256(sha256)
+    expected = validate_sha256(sha256)
     _validate_retry_policy(retries, backoff)
     dest_dir = Path(dest_dir)
-    lowered = source.lower()
+    kind = source_kind(source)
 
-    if lowered.startswith(ENA_PREFIXES):
+    if kind is SourceKind.ENA:
         if not ena_base_url:
             raise DownloadError(
                 "an ENA source needs the ENA Browser API base URL",
@@ -111,9 +112,7 @@ def fetch(
             timeout=timeout,
         )
         return _verified(path, source, expected, delete_on_mismatch=True)
-
-    scheme = urllib.parse.urlsplit(source).scheme.lower()
-    if scheme in ("http", "https"):
+    if kind is SourceKind.HTTP:
         path = download_http(
             source,
             dest_dir,
@@ -123,15 +122,54 @@ def fetch(
             timeout=timeout,
         )
         return _verified(path, source, expected, delete_on_mismatch=True)
-    if scheme == "file":
-        return _verified(_file_url_to_path(source), source, expected, delete_on_mismatch=False)
-    if len(scheme) > 1:  # one letter would be a Windows drive, anything longer a URL scheme
-        raise DownloadError(
-            f"unsupported URL scheme '{scheme}'",
-            path=source,
-            hint="Use a local path, a file://, http(s):// URL or ena:ACC1,ACC2",
-        )
-    return _verified(Path(source).expanduser(), source, expected, delete_on_mismatch=False)
+    return _verified(local_path(source), source, expected, delete_on_mismatch=False)
+
+
+class SourceKind(StrEnum):
+    """What a source string names: sequences at ENA, a file on a web server, or a local file."""
+
+    ENA = "ena"
+    HTTP = "http"
+    LOCAL = "local"
+
+
+def source_kind(source: str) -> SourceKind:
+    """Tell what ``source`` names, the one reading of a source string: :func:`fetch` and the
+    checks made before an import is accepted (``POST /api/imports/``) must agree on it.
+
+    :raises DownloadError: an unsupported URL scheme.
+    """
+    if source.lower().startswith(ENA_PREFIXES):
+        return SourceKind.ENA
+    scheme = urllib.parse.urlsplit(source).scheme.lower()
+    if scheme in ("http", "https"):
+        return SourceKind.HTTP
+    if scheme == "file" or len(scheme) <= 1:  # one letter would be a Windows drive
+        return SourceKind.LOCAL
+    raise DownloadError(
+        f"unsupported URL scheme '{scheme}'",
+        path=source,
+        hint="Use a local path, a file://, http(s):// URL or ena:ACC1,ACC2",
+    )
+
+
+def local_path(source: str) -> Path:
+    """The file a local source (a path or ``file://`` URL) names, as :func:`fetch` reads it.
+
+    :raises DownloadError: a ``file://`` URL naming a remote host.
+    """
+    if urllib.parse.urlsplit(source).scheme.lower() == "file":
+        return _file_url_to_path(source)
+    return Path(source).expanduser()
+
+
+def require_file(path: Path) -> None:
+    """Refuse a source path that is not a file, with the message every import gives.
+
+    :raises NotFoundError: ``path`` is missing (or a directory).
+    """
+    if not path.is_file():
+        raise NotFoundError("no such file", path=path, hint="Check the path of the source")
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
@@ -159,7 +197,11 @@ def download_name(url: str) -> str:
     return f"{hashlib.sha256(url.encode()).hexdigest()[:16]}-{base}"
 
 
-def _validate_sha256(sha256: str | None) -> str | None:
+def validate_sha256(sha256: str | None) -> str | None:
+    """The expected SHA-256, normalised to lower-case hex (None: no check).
+
+    :raises InputFormatError: not 64 hexadecimal digits.
+    """
     if sha256 is None:
         return None
     normalised = sha256.strip().lower()
@@ -195,8 +237,7 @@ def _file_url_to_path(url: str) -> Path:
 def _verified(
     path: Path, source: str, expected: str | None, *, delete_on_mismatch: bool
 ) -> FetchedFile:
-    if not path.is_file():
-        raise NotFoundError("no such file", path=path, hint="Check the path of the source")
+    require_file(path)
     actual, size = sha256_file(path)
     if expected is not None and actual != expected:
         if delete_on_mismatch:

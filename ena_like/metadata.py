@@ -201,7 +201,7 @@ def read_metadata(
     :raises InputFormatError: unreadable file, no header, mapped column missing, no ``name``.
     """
     path = Path(path)
-    with _open_table(path) as handle:
+    with open_table(path) as handle:
         return parse_metadata(
             handle,
             cols,
@@ -214,7 +214,7 @@ def read_metadata(
 
 def read_header(path: Path) -> list[str]:
     """The column names of a metadata file (e.g. to map every column to itself)."""
-    with _open_table(Path(path)) as handle:
+    with open_table(Path(path)) as handle:
         lines = iter(handle)
         _, first = _first_nonblank(lines)
     if first is None:
@@ -401,7 +401,7 @@ def _first_nonblank(lines: Iterator[str]) -> tuple[int, str | None]:
 
 
 @contextlib.contextmanager
-def _open_table(path: Path) -> Iterator[TextIO]:
+def open_table(path: Path) -> Iterator[TextIO]:
     """Open a metadata file as text through the download layer (compression from magic bytes).
 
     A zip archive (sonar's ``180.sars-cov-2.zip`` holds FASTA and TSV) is read from its single

@@ -2,11 +2,13 @@
 
 The POST must create a flow run of the ``import_samples`` deployment with the request's
 parameters and the ImportRun's id; without a worker the run stays scheduled and the ImportRun
-pending, which is exactly what a client sees until a worker picks the run up.
+pending, which is exactly what a client sees until a worker picks the run up. What the POST
+refuses before that (sandbox, bad input) is in test_import_preflight.py.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from uuid import UUID
 
 import pytest
@@ -17,18 +19,38 @@ from prefect.client.schemas.actions import WorkPoolCreate
 
 from emgsonar.api import api
 from emgsonar.models import ApiToken, ImportRun
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, SHARED_DATA
 from tests.flows.helpers import flow_run
 
 pytestmark = [pytest.mark.prefect, pytest.mark.django_db(transaction=True)]
 
 BODY = {
     "reference": "MN908947.3",
-    "fasta": "/data/SARS-CoV-2_12.fasta.xz",
+    "fasta": str(SHARED_DATA / "sars-cov-2" / "SARS-CoV-2_12.fasta.xz"),
     "cols": {"name": "name"},
     "auto_link": True,
     "chunk_size": 4,
 }
+
+
+@pytest.fixture
+def sandbox(settings, import_dirs: Path, shared_data: Path) -> Path:
+    """Imports over HTTP may read ``inbox/`` (made here) and the shared data; no URL.
+
+    Returns the inbox. Set explicitly, so the tests do not depend on where the checkout and
+    the shared data are (the defaults are ``.data/imports`` and ``../shared/data``).
+    """
+    inbox = import_dirs / "inbox"
+    inbox.mkdir()
+    cfg = settings.EMGSONAR_CONFIG
+    settings.EMGSONAR_CONFIG = cfg.model_copy(
+        update={
+            "imports": cfg.imports.model_copy(
+                update={"allowed_roots": [inbox, shared_data], "allowed_url_prefixes": []}
+            )
+        }
+    )
+    return inbox
 
 
 def deploy_import_samples() -> None:
@@ -52,7 +74,9 @@ def user_with(*codenames: str) -> tuple[User, str]:
     return user, key
 
 
-def test_post_starts_a_run_of_the_deployment_and_get_reports_it() -> None:
+def test_post_starts_a_run_of_the_deployment_and_get_reports_it(
+    sandbox: Path, sars_cov_2_reference: str
+) -> None:
     client = TestClient(api)
     user, key = user_with("add_importrun", "view_importrun")
     auth = {"Authorization": f"Bearer {key}"}
@@ -72,7 +96,7 @@ def test_post_starts_a_run_of_the_deployment_and_get_reports_it() -> None:
     assert missing.status_code == 503
     assert missing.json()["code"] == "orchestrator_unavailable"
     assert "import_samples/emgsonar" in missing.json()["detail"]
-    assert ImportRun.objects.get().state == "failed"
+    assert ImportRun.objects.get(kind="samples").state == "failed"
 
     deploy_import_samples()
     started = client.post("/imports/", json=BODY, headers=auth)
@@ -105,7 +129,9 @@ def test_post_starts_a_run_of_the_deployment_and_get_reports_it() -> None:
     assert client.get(f"/imports/{run.pk}/").status_code == 401
 
 
-def test_post_while_prefect_is_down_is_a_503_naming_the_cause() -> None:
+def test_post_while_prefect_is_down_is_a_503_naming_the_cause(
+    sandbox: Path, sars_cov_2_reference: str
+) -> None:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     _, key = user_with("add_importrun")
@@ -120,5 +146,5 @@ def test_post_while_prefect_is_down_is_a_503_naming_the_cause() -> None:
         "(./taskw run; ./taskw deploy-flows).",
         "code": "orchestrator_unavailable",
     }
-    run = ImportRun.objects.get()
+    run = ImportRun.objects.get(kind="samples")
     assert run.state == "failed" and "Connection refused" in run.error
