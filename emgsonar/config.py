@@ -102,6 +102,11 @@ class PrefectConfig(BaseModel):
 
     work_pool: str = "emgsonar-pool"
     deployment_suffix: str = "emgsonar"
+    #: the Prefect API management commands use when ``PREFECT_API_URL`` is unset and it answers
+    #: (the stack's server, scripts/stack.sh); otherwise they start a temporary server (~6 s)
+    api_url: str = "http://127.0.0.1:4200/api"
+    #: how long a command waits for that API's health check before starting a temporary server
+    probe_timeout_seconds: float = 1.0
 
 
 class EnaConfig(BaseModel):
