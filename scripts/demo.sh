@@ -94,4 +94,8 @@ emgsonar demo is ready:
 A login for the admin and an API token for writes (prints a generated password once, then
 the token; run it again for another token):
   ./taskw manage -- create_user admin --admin --token
+
+A query (README.md, "Querying", has more, each with its answer on this data):
+  curl -G $APP/api/samples/filtered_statistics/ --data-urlencode reference=MN908947.3 --data-urlencode 'filters={"andFilter": [{"label": "SNP AA", "value": "S:L452R"}]}'
+  → {"filtered_total_count": 8}
 EOF
