@@ -201,3 +201,10 @@ def test_out_of_memory_and_time_limit_are_named_in_the_state(
         assert got == expected, backend
     # the evidence is Slurm's own: slurmstepd's line in the task's log
     assert "Exceeded job memory limit" in specs[1].log_path.read_text()
+
+
+@pytest.mark.parametrize("task_name", ["other-1", "arr-01", "arr-0", "arr-x"])
+def test_array_task_names_carry_their_index(make_spec, task_name):
+    """Task i is '<array>-<i>' (no padding: Slurm's own output file for it is '<array>-<i>.log')."""
+    with pytest.raises(ValueError, match="must be named 'arr-<index>'"):
+        ArraySpec(name="arr", tasks=[make_spec(task_name)])

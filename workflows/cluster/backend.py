@@ -156,12 +156,14 @@ class ArraySpec(BaseModel):
         """The array index of ``task`` (from its name ``<name>-<index>``)."""
         prefix = f"{self.name}-"
         suffix = task.name.removeprefix(prefix)
-        if not task.name.startswith(prefix) or not suffix.isdigit() or int(suffix) < 1:
+        # unpadded: Slurm's %a in the output pattern is, so task 5's log is <name>-5.log
+        index = int(suffix) if suffix.isdigit() else 0
+        if not task.name.startswith(prefix) or index < 1 or suffix != str(index):
             raise ValueError(
                 f"task '{task.name}' of job array '{self.name}' must be named '{prefix}<index>'"
-                " (index >= 1)"
+                " (index >= 1, no leading zeros)"
             )
-        return int(suffix)
+        return index
 
     @property
     def work_dir(self) -> Path:
