@@ -9,10 +9,13 @@ CONF="$STATE_DIR/slurm.conf"
 # Every Slurm command of these scripts reads our config through SLURM_CONF; nothing is ever
 # written to the machine's /etc/slurm (a site's own Slurm, or another checkout, may live there).
 export SLURM_CONF="$CONF"
-# Ports: Slurm's defaults unless told otherwise, so another cluster on 6817/6818 can coexist.
-CTLD_PORT="${EMGSONAR_SLURM_CTLD_PORT:-6817}"
-NODE_PORT="${EMGSONAR_SLURM_NODE_PORT:-6818}"
-REST_PORT="${EMGSONAR_SLURM_REST_PORT:-6820}"
+# Ports, in this order: EMGSONAR_SLURM_{CTLD,NODE,REST}_PORT (explicit: up.sh fails loudly when
+# one is taken); else the ports this checkout chose before (PORTS_FILE); else Slurm's defaults
+# 6817/6818/6820 when all three are free; else the first free set 100 higher (6917/6918/6920,
+# ...). The choice is kept in PORTS_FILE, so a second checkout on the same machine (a CI clone
+# beside a developer's tree) gets a cluster of its own instead of failing or, worse, using the
+# other one.
+PORTS_FILE="$STATE_DIR/ports.env"
 CTLD_PID="$STATE_DIR/run/slurmctld.pid"
 SLURMD_PID="$STATE_DIR/run/slurmd.pid"
 REST_PID="$STATE_DIR/run/slurmrestd.pid"
@@ -103,3 +106,38 @@ with urllib.request.urlopen(request, timeout=5) as response:
     sys.exit(0 if b'"ping"' in response.read() else 1)
 PY
 }
+
+# choose_ports: set CTLD_PORT, NODE_PORT and REST_PORT (see PORTS_FILE above); writes PORTS_FILE
+# only for an automatic choice.
+choose_ports() {
+    if [[ -n ${EMGSONAR_SLURM_CTLD_PORT:-}${EMGSONAR_SLURM_NODE_PORT:-}${EMGSONAR_SLURM_REST_PORT:-} ]]; then
+        CTLD_PORT="${EMGSONAR_SLURM_CTLD_PORT:-6817}"
+        NODE_PORT="${EMGSONAR_SLURM_NODE_PORT:-6818}"
+        REST_PORT="${EMGSONAR_SLURM_REST_PORT:-6820}"
+        return 0
+    fi
+    if [[ -s $PORTS_FILE ]]; then
+        # shellcheck source=/dev/null
+        source "$PORTS_FILE"
+        return 0
+    fi
+    local base
+    if [[ -s $CONF ]] && grep -q "^SlurmctldPort=" "$CONF"; then
+        # a cluster of this checkout from before PORTS_FILE existed: keep its ports
+        CTLD_PORT=$(sed -n 's/^SlurmctldPort=//p' "$CONF")
+        NODE_PORT=$(sed -n 's/^SlurmdPort=//p' "$CONF")
+        REST_PORT=$((CTLD_PORT + 3))
+    else
+        for base in $(seq 6817 100 9817); do
+            if [[ -z $(port_holder "$base") && -z $(port_holder $((base + 1))) \
+                && -z $(port_holder $((base + 3))) ]]; then
+                break
+            fi
+        done
+        CTLD_PORT=$base NODE_PORT=$((base + 1)) REST_PORT=$((base + 3))
+        [[ $CTLD_PORT == 6817 ]] || log "Slurm's default ports are taken; this checkout's cluster uses $CTLD_PORT/$NODE_PORT/$REST_PORT"
+    fi
+    mkdir -p "$STATE_DIR"
+    printf 'CTLD_PORT=%s\nNODE_PORT=%s\nREST_PORT=%s\n' "$CTLD_PORT" "$NODE_PORT" "$REST_PORT" >"$PORTS_FILE"
+}
+choose_ports

@@ -3,9 +3,9 @@
 #
 # Everything Slurm reads or writes is under .data/slurm/ in the repository (override with
 # EMGSONAR_SLURM_STATE_DIR), including its generated slurm.conf, which every command finds
-# through SLURM_CONF: nothing is written to the machine's /etc/slurm. Ports: 6817 (slurmctld),
-# 6818 (slurmd), 6820 (slurmrestd, loopback only) unless EMGSONAR_SLURM_CTLD_PORT,
-# EMGSONAR_SLURM_NODE_PORT or EMGSONAR_SLURM_REST_PORT say otherwise.
+# through SLURM_CONF: nothing is written to the machine's /etc/slurm. Ports (slurmctld, slurmd,
+# slurmrestd on loopback): EMGSONAR_SLURM_{CTLD,NODE,REST}_PORT when set, else chosen once per
+# checkout (6817/6818/6820 when free, else 100 higher; kept in .data/slurm/ports.env, lib.sh).
 #
 # Prints one line "slurm-dev: ready ..." on stdout only after each daemon is alive, holds its
 # port and answers (the controller with our own state directory, the node idle in our

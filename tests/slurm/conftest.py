@@ -56,10 +56,20 @@ def slurm_backend(slurm_cluster: Path) -> SlurmCliBackend:
     )
 
 
+def _chosen_port(conf: Path, name: str) -> str:
+    """A port up.sh chose for this checkout's cluster (``ports.env`` beside its slurm.conf: the
+    defaults may be taken by another checkout's cluster, so they are not assumed)."""
+    for line in (conf.parent / "ports.env").read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key == name:
+            return value
+    raise LookupError(f"{name} not in {conf.parent / 'ports.env'}")
+
+
 @pytest.fixture
 def slurmrest_backend(slurm_cluster: Path) -> SlurmRestBackend:
     """The REST backend against the dev cluster's slurmrestd (on the port up.sh used)."""
-    port = os.environ.get("EMGSONAR_SLURM_REST_PORT", "6820")
+    port = os.environ.get("EMGSONAR_SLURM_REST_PORT") or _chosen_port(slurm_cluster, "REST_PORT")
     return SlurmRestBackend(
         url=f"http://127.0.0.1:{port}",
         python=Path(sys.executable),

@@ -200,3 +200,36 @@ def test_up_never_writes_etc_slurm(slurm_cluster: None):
     assert proc.returncode == 0, proc.stderr
     assert not (etc.is_symlink() and str(REPO_ROOT) in os.readlink(etc))
     assert f"SLURM_CONF={REPO_ROOT}/.data/slurm/slurm.conf" in proc.stdout
+
+
+def test_a_second_checkout_chooses_free_ports_of_its_own(state_root: Path, session_daemons):
+    """No ports set: up.sh takes Slurm's defaults only when free, else another free set, and
+    keeps the choice, so a CI clone beside a developer's running cluster gets its own."""
+    state_dir = state_root / "slurm"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMGSONAR_SLURM_")}
+    env |= {"EMGSONAR_SLURM_STATE_DIR": str(state_dir), "EMGSONAR_SLURM_START_TIMEOUT": "15"}
+    session = dict(
+        line.split("=", 1)
+        for line in (REPO_ROOT / ".data" / "slurm" / "ports.env").read_text().split()
+    )
+    try:
+        up = _script("up.sh", env)
+        assert up.returncode == 0, up.stdout + up.stderr
+        chosen = dict(line.split("=", 1) for line in (state_dir / "ports.env").read_text().split())
+        assert set(chosen.values()).isdisjoint(session.values()), (chosen, session)
+        ports = f"ports {chosen['CTLD_PORT']}/{chosen['NODE_PORT']}/{chosen['REST_PORT']}"
+        assert ports in up.stdout
+        answer = subprocess.run(
+            ["scontrol", "show", "config"],
+            env={**env, "SLURM_CONF": str(state_dir / "slurm.conf")},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert f"SlurmctldPort           = {chosen['CTLD_PORT']}" in answer
+        assert f"StateSaveLocation       = {state_dir / 'state'}" in answer
+        # a second run keeps the choice (the config is rendered from it every time)
+        again = _script("up.sh", env)
+        assert again.returncode == 0 and ports in again.stdout, again.stderr
+    finally:
+        _script("down.sh", env)
