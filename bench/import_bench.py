@@ -120,8 +120,8 @@ def run_once(fasta: Path, executor: str, chunk_size: int) -> dict[str, object]:
     from django.conf import settings
     from django.core.management import call_command
 
-    from workflows.flows.import_reference import ImportReferenceParams, import_reference
-    from workflows.flows.import_samples import ImportSamplesParams, import_samples
+    from workflows.flows.import_reference import import_reference
+    from workflows.flows.import_samples import import_samples
 
     call_command("flush", interactive=False, verbosity=0)
     work = OUT / f"work-{executor}"
@@ -133,12 +133,10 @@ def run_once(fasta: Path, executor: str, chunk_size: int) -> dict[str, object]:
             "slurm": cfg.slurm.model_copy(update={"work_dir": work / "slurm"}),
         }
     )
-    import_reference(params=ImportReferenceParams(genbank=[str(REFERENCE)]))  # untimed
+    import_reference(genbank=[str(REFERENCE)])  # untimed
     start = time.perf_counter()
     result = import_samples(
-        params=ImportSamplesParams(
-            reference="MN908947.3", fasta=str(fasta), executor=executor, chunk_size=chunk_size
-        )
+        reference="MN908947.3", fasta=str(fasta), executor=executor, chunk_size=chunk_size
     )
     total = time.perf_counter() - start
     return {"executor": executor, "total": total, **result}

@@ -52,28 +52,28 @@ for prop in "age integer" "euro float" "sample_type varchar" "comments text"; do
 done
 
 run_deployment import_reference "$(cat <<JSON
-{"params": {"genbank": ["$SC2/MN908947.nextclade.gb"]}}
+{"genbank": ["$SC2/MN908947.nextclade.gb"]}
 JSON
 )"
 
 run_deployment import_samples "$(cat <<JSON
-{"params": {"reference": "MN908947.3", "fasta": "$SC2/SARS-CoV-2_12.fasta.xz",
+{"reference": "MN908947.3", "fasta": "$SC2/SARS-CoV-2_12.fasta.xz",
  "metadata": "$SC2/SARS-CoV-2_12.tsv.xz", "cols": {"name": "name"}, "auto_link": true,
- "confirm_replace": true}}
+ "confirm_replace": true}
 JSON
 )"
 
 run_deployment import_lineages "$(cat <<JSON
-{"params": {"reference": "MN908947.3", "lineages": "$SC2/lineages/lineages_full_2025_09.tsv.xz"}}
+{"reference": "MN908947.3", "lineages": "$SC2/lineages/lineages_full_2025_09.tsv.xz"}
 JSON
 )"
 
 run_deployment import_samples "$(cat <<JSON
-{"params": {"reference": "MN908947.3", "fasta": "$GB1000/sequences.fasta.xz",
+{"reference": "MN908947.3", "fasta": "$GB1000/sequences.fasta.xz",
  "metadata": "$GB1000/metadata.tsv",
  "cols": {"name": "genbankAccession", "collection_date": "date", "country": "country",
           "host": "host", "lineage": "pangoLineage", "lab": "originatingLab"},
- "skip_invalid_rows": true, "confirm_replace": true}}
+ "skip_invalid_rows": true, "confirm_replace": true}
 JSON
 )"
 

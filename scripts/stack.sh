@@ -107,7 +107,8 @@ start_worker() {
     say "starting a worker on pool $POOL (log: $LOG_DIR/worker.log)"
     : >"$LOG_DIR/worker.log"
     PREFECT_WORKER_QUERY_SECONDS=1 PREFECT_WORKER_PREFETCH_SECONDS=5 \
-        spawn worker "$PREFECT" worker start --pool "$POOL" --type process --name "emgsonar-$(hostname)-local"
+        # run_worker refuses to start against an unmigrated database, then execs `prefect worker start`
+        spawn worker "$PY" "$ROOT/manage.py" run_worker --pool "$POOL" --name "emgsonar-$(hostname)-local"
     wait_until 60 "worker" worker_running \
         || { tail -20 "$LOG_DIR/worker.log" >&2; die "the worker did not start in 60 s"; }
     say "worker up (pid $(pid_of worker))"

@@ -190,7 +190,10 @@ def start_import_via_deployment(
     try:
         flow_run = run_deployment(
             name,
-            parameters={"params": dict(parameters), "import_run_id": run.pk},
+            parameters={
+                **{k: v for k, v in parameters.items() if v is not None},
+                "import_run_id": run.pk,
+            },
             timeout=0,
             as_subflow=False,
             tags=["emgsonar", "api"],

@@ -39,8 +39,8 @@ def import_dirs(settings, tmp_path: Path) -> Path:
 @pytest.fixture
 def sars_cov_2_reference(shared_data: Path) -> str:
     """MN908947.3 imported through the import_reference flow; returns its accession."""
-    from workflows.flows.import_reference import ImportReferenceParams, import_reference
+    from workflows.flows.import_reference import import_reference
 
     gb = shared_data / "sars-cov-2" / "MN908947.nextclade.gb"
-    import_reference(params=ImportReferenceParams(genbank=[str(gb)]))
+    import_reference(genbank=[str(gb)])
     return "MN908947.3"

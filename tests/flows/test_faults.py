@@ -126,11 +126,11 @@ def run_and_kill(args: list[str], env: dict[str, str], log: Path, when: Callable
 
 def fresh_database(shared_data: Path) -> None:
     """An empty database with only the reference (the rows the import starts from)."""
-    from workflows.flows.import_reference import ImportReferenceParams, import_reference
+    from workflows.flows.import_reference import import_reference
 
     call_command("flush", interactive=False, verbosity=0)
     gb = shared_data / "sars-cov-2" / "MN908947.nextclade.gb"
-    import_reference(params=ImportReferenceParams(genbank=[str(gb)]))
+    import_reference(genbank=[str(gb)])
 
 
 def clean_dump(shared_data: Path) -> dict[str, object]:

@@ -17,8 +17,8 @@ from emgsonar.models import ImportRun
 from ena_like.models import Sample, SampleSequence
 from tests.flows.helpers import artifacts_by_key, flow_run
 from workflows.flows import import_samples as samples_flow
-from workflows.flows.import_reference import ImportReferenceParams, import_reference
-from workflows.flows.import_samples import ImportSamplesParams, import_samples
+from workflows.flows.import_reference import import_reference
+from workflows.flows.import_samples import import_samples
 from workflows.models import ClusterJob
 
 pytestmark = [pytest.mark.prefect, pytest.mark.django_db(transaction=True)]
@@ -162,17 +162,16 @@ def test_replacing_sequences_needs_yes_on_the_command_line(
 def test_a_dashboard_run_pauses_for_the_operator_and_resumes_with_the_answer(
     shared_data: Path, sars_cov_2_reference: str, import_dirs: Path, monkeypatch
 ) -> None:
-    import_samples(
-        params=ImportSamplesParams(
-            reference=sars_cov_2_reference, fasta=sc2(shared_data, "SARS-CoV-2_12.fasta.xz")
-        )
-    )
+    import_samples(reference=sars_cov_2_reference, fasta=sc2(shared_data, "SARS-CoV-2_12.fasta.xz"))
     changed, name = _with_one_changed_sequence(shared_data, import_dirs)
     # a run started from a deployment may pause; this one is called in-process like one
     monkeypatch.setattr(samples_flow, "can_ask_operator", lambda: True)
-    params = ImportSamplesParams(reference=sars_cov_2_reference, fasta=str(changed))
     outcome: dict[str, object] = {}
-    worker = threading.Thread(target=lambda: outcome.update(r=import_samples(params=params)))
+    worker = threading.Thread(
+        target=lambda: outcome.update(
+            r=import_samples(reference=sars_cov_2_reference, fasta=str(changed))
+        )
+    )
     worker.start()
     deadline = time.monotonic() + 60
     run = None
@@ -198,9 +197,7 @@ def test_influenza_segments_are_grouped_into_samples_by_the_metadata(
     shared_data: Path, import_dirs: Path
 ) -> None:
     flu = shared_data / "influenza" / "influenza-A" / "H1N1PDM_California"
-    import_reference(
-        params=ImportReferenceParams(genbank=[str(p) for p in sorted(flu.glob("*.gb"))])
-    )
+    import_reference(genbank=[str(p) for p in sorted(flu.glob("*.gb"))])
     call_command(
         "import_samples",
         "-r",
@@ -260,10 +257,7 @@ def test_the_metadata_file_is_parsed_once_per_run(
         return real(path, *args, **kwargs)
 
     monkeypatch.setattr(samples_flow, "read_metadata", counting_read_metadata)
-    params = ImportSamplesParams(
-        reference=sars_cov_2_reference, metadata=tsv, cols={"name": "name"}
-    )
-    import_samples(params=params)
+    import_samples(reference=sars_cov_2_reference, metadata=tsv, cols={"name": "name"})
 
     assert parsed == ["SARS-CoV-2_12.tsv.xz"]
     assert set(Sample.objects.values_list("name", flat=True)) == names
@@ -321,7 +315,7 @@ def test_slurm_executor_gives_the_same_database_as_local(
     contents = {}
     for executor in ("local", "slurm"):
         call_command("flush", interactive=False, verbosity=0)
-        import_reference(params=ImportReferenceParams(genbank=[gb]))
+        import_reference(genbank=[gb])
         call_command(
             "import_samples",
             "-r",

@@ -111,12 +111,21 @@ def test_post_starts_a_run_of_the_deployment_and_get_reports_it(
     fr = flow_run(body["flow_run_id"])
     assert fr.state.is_scheduled()
     assert fr.parameters["import_run_id"] == run.pk
-    assert fr.parameters["params"]["fasta"] == BODY["fasta"]
+    assert fr.parameters["fasta"] == BODY["fasta"] and fr.parameters["chunk_size"] == 4
+    assert "params" not in fr.parameters  # flat: one parameter per field
     with get_client(sync_client=True) as prefect:
         deployment = prefect.read_deployment(fr.deployment_id)
     assert deployment.name == "emgsonar" and deployment.work_pool_name == "emgsonar-pool"
     form = deployment.parameter_openapi_schema
-    assert "params" in form["properties"] and "ImportSamplesParams" in str(form)
+    # the run form: one typed field per parameter, with its default and help text, and no
+    # "null" branch (the dashboard shows those as "Property is type 'None'")
+    fields = form["properties"]
+    assert form["required"] == ["reference"]
+    assert fields["chunk_size"]["type"] == "integer" and fields["chunk_size"]["minimum"] == 1
+    assert fields["executor"]["enum"] == ["local", "slurm"]
+    assert fields["auto_link"] == {**fields["auto_link"], "type": "boolean", "default": False}
+    assert all(field.get("description") for field in fields.values())
+    assert "anyOf" not in str(form) and "null" not in str(form).replace("None", "")
 
     got = client.get(f"/imports/{run.pk}/", headers=auth)
     assert got.status_code == 200

@@ -12,15 +12,15 @@ from analyses.models import Lineage, Reference
 from emgsonar.models import ImportRun
 from tests.flows.helpers import artifacts_by_key, flow_run
 from workflows.flows.import_lineages import ImportLineagesParams, import_lineages
-from workflows.flows.import_reference import ImportReferenceParams, import_reference
+from workflows.flows.import_reference import import_reference
 
 pytestmark = [pytest.mark.prefect, pytest.mark.django_db(transaction=True)]
 
 
 def test_import_reference_flow_records_the_run_and_is_idempotent(shared_data: Path) -> None:
     gb = shared_data / "sars-cov-2" / "MN908947.nextclade.gb"
-    first = import_reference(params=ImportReferenceParams(genbank=[str(gb)]))
-    again = import_reference(params=ImportReferenceParams(genbank=[str(gb)]))
+    first = import_reference(genbank=[str(gb)])
+    again = import_reference(genbank=[str(gb)])
 
     assert Reference.objects.filter(accession="MN908947.3").count() == 1
     assert first["counts"] == {"replicons": 1, "genes": 12, "cds": 12, "references_created": 1}
@@ -61,9 +61,7 @@ def test_import_lineage_command_tsv_then_pango(
     assert "created" in out.getvalue()
     created = Lineage.objects.count()
     assert created > 0
-    again = import_lineages(
-        params=ImportLineagesParams(reference=sars_cov_2_reference, lineages=str(tsv))
-    )
+    again = import_lineages(reference=sars_cov_2_reference, lineages=str(tsv))
     assert again["counts"]["lineages_created"] == 0
     assert Lineage.objects.count() == created
 

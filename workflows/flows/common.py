@@ -44,11 +44,9 @@ def retry_unless_user_error(task: Any, task_run: TaskRun, state: State) -> bool:
 
 
 def run_parameter(name: str) -> Any:
-    """A field of the current flow run's ``params`` (for run names): a dict when the run comes
-    from a deployment (dashboard, API), the parameter model when the flow is called in-process.
-    """
-    params = runtime.flow_run.parameters.get("params") or {}
-    return params.get(name) if isinstance(params, dict) else getattr(params, name, None)
+    """A parameter of the current flow run (for run names); the flows' parameters are flat
+    (:func:`workflows.flows.params.flat_parameters`)."""
+    return runtime.flow_run.parameters.get(name)
 
 
 def current_flow_run_id() -> str | None:

@@ -25,6 +25,7 @@ from workflows.flows.common import (
     run_parameter,
     start_import_run,
 )
+from workflows.flows.params import flat_parameters
 from workflows.prefect_utils.artifacts import admin_url
 from workflows.prefect_utils.tasks import django_flow, django_task
 
@@ -76,8 +77,14 @@ def _run_name() -> str:
 
 
 @django_flow(name="import_reference", flow_run_name=_run_name, log_prints=True, **HOOKS)
+@flat_parameters(ImportReferenceParams)
 def import_reference(
-    params: ImportReferenceParams, import_run_id: int | None = None
+    params: ImportReferenceParams,
+    import_run_id: int | None = Field(
+        default=None,
+        description="an ImportRun recorded beforehand (POST /api/imports/ sets it); "
+        "leave empty to record a new one",
+    ),
 ) -> dict[str, Any]:
     """Import one reference from GenBank files and record it as an ImportRun.
 

@@ -51,7 +51,7 @@ from workflows.flows.common import (
     run_parameter,
     start_import_run,
 )
-from workflows.flows.params import ImportSamplesParams
+from workflows.flows.params import ImportSamplesParams, flat_parameters
 from workflows.prefect_utils.artifacts import (
     ProgressArtifact,
     admin_url,
@@ -446,7 +446,15 @@ def _run_name() -> str:
 
 
 @django_flow(name="import_samples", flow_run_name=_run_name, log_prints=True, **HOOKS)
-def import_samples(params: ImportSamplesParams, import_run_id: int | None = None) -> Any:
+@flat_parameters(ImportSamplesParams)
+def import_samples(
+    params: ImportSamplesParams,
+    import_run_id: int | None = Field(
+        default=None,
+        description="an ImportRun recorded beforehand (POST /api/imports/ sets it); "
+        "leave empty to record a new one",
+    ),
+) -> Any:
     """Import genomes and/or metadata for samples of one reference, as one ImportRun.
 
     :param import_run_id: an ImportRun created beforehand (by the API), else one is created.

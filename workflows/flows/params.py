@@ -5,9 +5,109 @@ a flow's tasks; the flow signature uses the same class, so the dashboard form, t
 ``POST /api/imports/`` can never disagree.
 """
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import functools
+import inspect
+import types
+import typing
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, TypeVar
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
 
 from emgsonar.config import Executor
+from emgsonar.errors import EmgsonarError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def form_annotation(annotation: Any, metadata: Sequence[Any] = ()) -> Any:
+    """``X | None`` as a form shows it: validated as ``X | None``, described as plain ``X``
+    (with the field's constraints ``metadata``, e.g. ``ge=1``, in the description).
+
+    The dashboard renders a ``null`` branch of a JSON schema as a second input with the note
+    "Property is type 'None'"; leaving a field empty already means None (its default).
+    """
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in args:
+        (inner,) = [a for a in args if a is not type(None)]
+        shown = Annotated[(inner, *metadata)] if metadata else inner
+        return Annotated[annotation, WithJsonSchema(TypeAdapter(shown).json_schema())]
+    return Annotated[(annotation, *metadata)] if metadata else annotation
+
+
+def flow_kwargs(params: BaseModel) -> dict[str, Any]:
+    """The keyword arguments of a flow decorated with :func:`flat_parameters` for ``params``
+    (JSON values, unset optional fields left out): for in-process calls and deployments."""
+    return params.model_dump(mode="json", exclude_none=True)
+
+
+def _value(value: Any) -> Any:
+    return value.get_default(call_default_factory=True) if isinstance(value, FieldInfo) else value
+
+
+def flat_parameters(model: type[BaseModel]) -> Callable[[F], F]:
+    """Give a flow ``fn(params: model, **more)`` one keyword parameter per field of ``model``.
+
+    Why: Prefect renders a flow's signature as the deployment's run form and as what
+    ``prefect deployment run -p NAME=VALUE`` accepts; a single model parameter shows up as one
+    nested ``params`` object. Each field keeps its type, default and description (so the form
+    has typed inputs with help text); the function still receives the validated model, so the
+    API, the commands and the form share one definition of the parameters. A combination the
+    model refuses (e.g. neither FASTA nor metadata) fails the run as a user error.
+    """
+
+    def decorate(fn: F) -> F:
+        hints = typing.get_type_hints(fn, include_extras=True)
+        signature = inspect.signature(fn)
+        fields = [
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=form_annotation(info.annotation, info.metadata),
+                default=Field(
+                    default=info.get_default(call_default_factory=True)
+                    if not info.is_required()
+                    else ...,
+                    description=info.description,
+                ),
+            )
+            for name, info in model.model_fields.items()
+        ]
+        more = [
+            param.replace(
+                kind=inspect.Parameter.KEYWORD_ONLY,
+                annotation=form_annotation(hints.get(name, param.annotation)),
+            )
+            for name, param in signature.parameters.items()
+            if name != "params"
+        ]
+
+        @functools.wraps(fn)
+        def wrapper(**kwargs: Any) -> Any:
+            values = {k: _value(kwargs.pop(k)) for k in model.model_fields if k in kwargs}
+            for param in more:  # a Field(...) default is its default's value
+                kwargs[param.name] = _value(kwargs.get(param.name, param.default))
+            try:
+                params = model(**values)
+            except ValidationError as exc:
+                raise EmgsonarError(f"invalid parameters: {exc}") from exc
+            return fn(params, **kwargs)
+
+        wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[*fields, *more], return_annotation=signature.return_annotation
+        )
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
 class ImportSamplesParams(BaseModel):

@@ -21,6 +21,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         from workflows.flows.import_lineages import ImportLineagesParams, import_lineages
+        from workflows.flows.params import flow_kwargs
 
         alias_key, notes = options["pango"] or (None, None)
         params = dict(
@@ -30,7 +31,7 @@ class Command(BaseCommand):
             pango_notes=notes,
         )
         result = run_flow_from_command(
-            lambda: import_lineages(params=ImportLineagesParams(**params))
+            lambda: import_lineages(**flow_kwargs(ImportLineagesParams(**params)))
         )
         counts = result.get("counts", {})
         self.stdout.write(

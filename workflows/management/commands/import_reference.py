@@ -20,9 +20,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         from workflows.flows.import_reference import ImportReferenceParams, import_reference
+        from workflows.flows.params import flow_kwargs
 
         params = ImportReferenceParams(genbank=list(options["genbank"]))
-        result = run_flow_from_command(import_reference, params=params)
+        result = run_flow_from_command(import_reference, **flow_kwargs(params))
         counts = result.get("counts", {})
         verb = "imported" if counts.get("references_created") else "already present, unchanged:"
         self.stdout.write(

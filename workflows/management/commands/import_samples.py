@@ -60,6 +60,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         from ena_like.metadata import parse_cols
         from workflows.flows.import_samples import ImportSamplesParams, import_samples
+        from workflows.flows.params import flow_kwargs
 
         def run() -> Any:
             params = ImportSamplesParams(
@@ -73,7 +74,7 @@ class Command(BaseCommand):
                 chunk_size=options["chunk_size"],
                 confirm_replace=options["yes"],
             )
-            return import_samples(params=params)
+            return import_samples(**flow_kwargs(params))
 
         result = run_flow_from_command(run)
         self.stdout.write(format_summary(result))
