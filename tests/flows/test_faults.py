@@ -199,3 +199,33 @@ def test_an_import_killed_and_run_again_equals_one_uninterrupted_import(
         assert rerun.summary["counts"]["sequences_already_aligned"] > 0
     diff = differences(expected, dump_database())
     assert not diff, "\n".join(diff)
+
+
+def start_import(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / "manage.py"), *args],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def test_two_imports_into_one_reference_at_once_equal_one_import(
+    shared_data: Path, import_dirs: Path, settings
+) -> None:
+    expected = clean_dump(shared_data)
+    fresh_database(shared_data)
+    env = subprocess_env(settings)
+
+    logs = [import_dirs / "first.log", import_dirs / "second.log"]
+    procs = [start_import(import_args(shared_data), env, log) for log in logs]
+    for proc, log in zip(procs, logs, strict=True):
+        assert proc.wait(timeout=600) == 0, log.read_text()[-3000:]
+
+    runs = ImportRun.objects.filter(kind="samples")
+    assert [r.state for r in runs] == ["completed", "completed"]
+    # between them, every record was loaded once (the second found the first's sequences)
+    assert sum(r.summary["counts"]["records_new"] for r in runs) == 1000
+    diff = differences(expected, dump_database())
+    assert not diff, "\n".join(diff)

@@ -90,6 +90,28 @@ def _array(values: Iterable[object]) -> str:
     return "{" + ",".join(map(str, values)) + "}"
 
 
+#: first key of the advisory locks of :func:`lock_reference` (the second is the reference id)
+LOAD_LOCK_NAMESPACE = 0x656D67  # "emg"
+
+
+def lock_reference(cursor: Any, reference_id: int) -> None:
+    """Hold the reference's load lock until the transaction ends (commit, rollback, or the
+    connection dying with a killed process).
+
+    Two imports into one reference at once (two operators, a retry next to a stuck run) load
+    chunks that share sequences, samples and the derived counts (``MutationCount``, the
+    samples' mutation ids); each chunk's transaction is consistent alone, but two of them
+    insert the same new sequences from the same snapshot (without the lock, one of two
+    simultaneous imports of SARS-CoV-2_1000 failed with a unique violation on
+    ``ena_like_sequence.seqhash``) and would compute count deltas twice. A Postgres
+    advisory lock per reference around the load serialises exactly that critical section, for
+    every caller (commands, deployments, tests), with no Prefect server setting, while both
+    imports still download, split and align in parallel. Imports into different references
+    never wait for each other.
+    """
+    cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOAD_LOCK_NAMESPACE, reference_id])
+
+
 def load_chunk(
     reference_id: int,
     records: Iterable[ImportRecord | Sequence[Any]],
@@ -119,6 +141,7 @@ def load_chunk(
     replicon_ids = replicon_ids_by_accession(reference_id)
     cds_ids = cds_ids_by_symbol(reference_id)
     with transaction.atomic(), connection.cursor() as cursor:
+        lock_reference(cursor, reference_id)
         seq_ids = _load_sequences(cursor, good, length_of, recs, import_run_id, stats)
         _load_alignments(
             cursor, good, seq_ids, replicon_ids, cds_ids, mutation_ids, import_run_id, stats
