@@ -166,15 +166,14 @@ def plot_metadata_coverage(request: HttpRequest, params: Query[FilterParams]):
 @router.get("plots/plot_samples_per_week/", response={200: list[tuple[str, int]], **ERRORS})
 def plot_samples_per_week(request: HttpRequest, params: Query[FilterParams]):
     """``[["2024-W01", 45], …]``, ISO weeks, empty weeks inside the range as 0."""
-    return stats.samples_per_week(_filtered(params).queryset)
+    return stats.samples_per_week(_filtered(params))
 
 
 @router.get("samples/plot_grouped_lineages_per_week/", response={200: GroupedLineagesOut, **ERRORS})
 @router.get("plots/plot_grouped_lineages_per_week/", response={200: GroupedLineagesOut, **ERRORS})
 def plot_grouped_lineages_per_week(request: HttpRequest, params: Query[FilterParams]):
     """Share of each lineage group per ISO week."""
-    query = _filtered(params)
-    rows = stats.grouped_lineages_per_week(query.queryset, query.reference)
+    rows = stats.grouped_lineages_per_week(_filtered(params))
     # rendered directly: the rows are already plain str/int/float of ``GroupedLineagesOut``
     # (the declared schema), and validating then dumping ~40k of them through pydantic took
     # longer (~0.15 s at 1M samples) than rendering the JSON

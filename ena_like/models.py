@@ -239,6 +239,42 @@ class SampleFieldCoverage(models.Model):
         return f"{self.reference_id}:{self.field}={self.samples}"
 
 
+class MutationWeekCount(models.Model):
+    """Samples per mutation, collection week and lineage prefix: a maintained aggregate.
+
+    One row per (reference, level, mutation id, week, lineage prefix) with at least one sample:
+    samples of the reference with a collection date whose array holds the mutation. ``week`` is
+    the number of weeks since 0001-01-01 (a Monday), the week key of the weekly plots;
+    ``lineage_group`` is the first two dot-segments of the sample's lineage (``BA.5.3.1`` →
+    ``BA.5``; ``''`` without a lineage) — a function of the sample alone, so re-importing the
+    lineage tree never invalidates a row (the plot maps a prefix that is not a known lineage to
+    ``Unknown`` when it reads). It answers both weekly plots for a single-mutation filter from
+    a few thousand rows instead of grouping hundreds of thousands of samples.
+
+    Written only by :mod:`ena_like.services.sample_index` (the loader, the metadata service and
+    deletion go through it), exact at every commit; rows that reach 0 are removed.
+    """
+
+    pk = models.CompositePrimaryKey("reference", "level", "mutation_id", "week", "lineage_group")
+    reference = models.ForeignKey(
+        "analyses.Reference", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    level = models.CharField(max_length=2)
+    mutation_id = models.IntegerField()
+    week = models.IntegerField()
+    lineage_group = models.CharField(max_length=100)
+    samples = models.IntegerField()
+
+    #: SQL of a sample row's ``week`` (``{table}``: the sample table's name or alias); the weekly
+    #: plots group by the same expression
+    WEEK_SQL = "({table}.collection_date - DATE '0001-01-01') / 7"
+    #: SQL of a lineage's prefix (first two dot-segments); NULL for a NULL lineage
+    PREFIX_SQL = r"substring({lineage} from '^[^.]*(?:\.[^.]*)?')"
+
+    def __str__(self) -> str:
+        return f"{self.level}:{self.mutation_id}@{self.week}/{self.lineage_group}={self.samples}"
+
+
 class Sequence(models.Model):
     """A distinct harmonised sequence, identified by its SHA-256 (``seqhash``).
 

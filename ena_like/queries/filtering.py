@@ -147,7 +147,10 @@ def _collapse(node: FilterNode) -> FilterNode:
     return node
 
 
-def _single_mutation_count(query: SampleQuery) -> int | None:
+def single_mutation(query: SampleQuery) -> tuple[str, int] | None:
+    """``(level, mutation id)`` when the filter is exactly one exact, stored mutation (however
+    the client wraps it): the case the maintained per-mutation aggregates (``MutationCount``,
+    ``MutationWeekCount``) answer without touching the sample table."""
     compiler = query.compiler
     if compiler is None:
         return None
@@ -157,7 +160,11 @@ def _single_mutation_count(query: SampleQuery) -> int | None:
     cond = tree.condition
     if cond.exclude or not isinstance(cond, ProfileCondition | MutationCondition):
         return None
-    single = compiler.single_mutation()
+    return compiler.single_mutation()
+
+
+def _single_mutation_count(query: SampleQuery) -> int | None:
+    single = single_mutation(query)
     if single is None:
         return None
     level, mutation_id = single

@@ -36,7 +36,7 @@ from analyses.models import (
 from analyses.services.lineages import import_lineages
 from analyses.services.references import import_reference
 from ena_like.models import Property, Sample, SampleProperty, SampleSequence, Sequence
-from ena_like.services.sample_index import rebuild_coverage
+from ena_like.services.sample_index import rebuild_coverage, rebuild_week_counts
 
 NT = {
     # label: (start, end, ref, alt, effects [(cds or None, term, impact)])
@@ -186,4 +186,5 @@ def build(shared_data: Path) -> Synthetic:
                 )
     with connection.cursor() as cursor:  # built by hand like MutationCount above
         rebuild_coverage(cursor)
+        rebuild_week_counts(cursor)
     return Synthetic(reference, nt, aa, samples)

@@ -8,7 +8,13 @@ from typing import Any
 from django.db import connection
 
 from analyses.models import Alignment, MutationCount
-from ena_like.models import Sample, SampleFieldCoverage, SampleProperty, SampleSequence
+from ena_like.models import (
+    MutationWeekCount,
+    Sample,
+    SampleFieldCoverage,
+    SampleProperty,
+    SampleSequence,
+)
 
 
 def index_problems(reference_id: int) -> list[str]:
@@ -50,7 +56,35 @@ def index_problems(reference_id: int) -> list[str]:
         diff = {k for k in set(stored) | set(counts) if stored.get(k) != counts.get(k)}
         problems.append(f"MutationCount differs for {len(diff)} mutation(s): {sorted(diff)[:5]}")
     problems.extend(coverage_problems())
+    problems.extend(week_count_problems())
     return problems
+
+
+def week_count_problems() -> list[str]:
+    """Where ``MutationWeekCount`` differs from a recount done the obvious way in Python: every
+    sample with a reference and a date adds 1 to (reference, level, mutation, week since
+    0001-01-01, first two dot-segments of its lineage) for each of its mutations."""
+    expected: Counter[tuple[int, str, int, int, str]] = Counter()
+    for ref, day, lineage, nt, aa in Sample.objects.values_list(
+        "reference_id", "collection_date", "lineage", "nt_mutation_ids", "aa_mutation_ids"
+    ):
+        if ref is None or day is None:
+            continue
+        week = (day.toordinal() - 1) // 7
+        prefix = ".".join((lineage or "").split(".")[:2])
+        expected.update((ref, "nt", m, week, prefix) for m in nt)
+        expected.update((ref, "aa", m, week, prefix) for m in aa)
+    stored = {
+        row[:5]: row[5]
+        for row in MutationWeekCount.objects.values_list(
+            "reference_id", "level", "mutation_id", "week", "lineage_group", "samples"
+        )
+    }
+    diff = sorted(k for k in set(stored) | set(expected) if stored.get(k) != expected.get(k))
+    return [
+        f"MutationWeekCount {key}: stored {stored.get(key)}, counted {expected.get(key)}"
+        for key in diff[:10]
+    ]
 
 
 def coverage_problems() -> list[str]:
@@ -126,4 +160,10 @@ def snapshot() -> dict[str, Any]:
             "samples::text)), 0) FROM ena_like_samplefieldcoverage"
         )
         result["coverage_content"] = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT count(*), coalesce(sum(hashtext(reference_id::text || level || "
+            "mutation_id::text || ':' || week::text || ':' || lineage_group || ':' || "
+            "samples::text)), 0) FROM ena_like_mutationweekcount"
+        )
+        result["week_count_content"] = tuple(cursor.fetchone())
     return result
