@@ -3,7 +3,9 @@
 #
 #   scripts/postgres.sh ensure   use DATABASE_URL if set; else a server on 127.0.0.1:5432;
 #                                else start a project-local cluster under .data/postgres
-#                                (installing Debian's postgresql when root and missing)
+#                                (installing Debian's postgresql when root and missing), with
+#                                the settings of deployment/postgres/emgsonar.conf and
+#                                shared_buffers sized from RAM
 #   scripts/postgres.sh stop     stop the project-local cluster (never a system one)
 #   scripts/postgres.sh status
 set -euo pipefail
@@ -22,6 +24,27 @@ pg_bin() {
     local dir
     dir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
     [ -n "$dir" ] && echo "$dir"
+}
+
+memory_settings() {
+    # shared_buffers = 25 % of RAM (128 MB .. 8 GB), effective_cache_size = 50 %: the sizes
+    # deployment/postgres/emgsonar.conf leaves to the machine (why: docs/design-performance.md)
+    local kb shared
+    kb="$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)"
+    shared=$(( kb / 4 / 1024 ))
+    [ "$shared" -lt 128 ] && shared=128
+    [ "$shared" -gt 8192 ] && shared=8192
+    echo "-c shared_buffers=${shared}MB -c effective_cache_size=$(( kb / 2 / 1024 ))MB"
+}
+
+install_settings() {
+    # Our settings file, included from postgresql.conf; copied on every start so the cluster
+    # follows the repository's version of it.
+    run_pg cp "$ROOT/deployment/postgres/emgsonar.conf" "$PGDATA_DIR/emgsonar.conf"
+    if ! grep -q "^include_if_exists = 'emgsonar.conf'" "$PGDATA_DIR/postgresql.conf"; then
+        printf "\n# emgsonar's settings (scripts/postgres.sh)\ninclude_if_exists = 'emgsonar.conf'\n" |
+            run_pg tee -a "$PGDATA_DIR/postgresql.conf" >/dev/null
+    fi
 }
 
 run_pg() {
@@ -62,9 +85,11 @@ start_local() {
         say "initialising a project-local cluster in $PGDATA_DIR"
         run_pg "$bin/initdb" -D "$PGDATA_DIR" --auth=trust -U postgres -E UTF8 --locale=C.UTF-8 >/dev/null
     fi
-    say "starting the project-local cluster on 127.0.0.1:$PORT"
+    install_settings
+    say "starting the project-local cluster on 127.0.0.1:$PORT ($(memory_settings))"
     run_pg "$bin/pg_ctl" -D "$PGDATA_DIR" -l "$PGDATA_DIR/server.log" \
-        -o "-p $PORT -k $(cd "$sockdir" && pwd) -c listen_addresses=127.0.0.1" -w start >/dev/null
+        -o "-p $PORT -k $(cd "$sockdir" && pwd) -c listen_addresses=127.0.0.1 $(memory_settings)" \
+        -w start >/dev/null
 }
 
 case "${1:-ensure}" in

@@ -19,6 +19,9 @@ SHARED_DATA = Path(os.environ.get("EMGSONAR_SHARED_DATA", REPO_ROOT.parent / "sh
 GENBANK = SHARED_DATA / "sars-cov-2" / "MN908947.nextclade.gb"
 GENOMES_FASTA = SHARED_DATA / "peers" / "sars-cov-2" / "genbank_open_1000" / "sequences.fasta.xz"
 GENOMES_METADATA = SHARED_DATA / "peers" / "sars-cov-2" / "genbank_open_1000" / "metadata.tsv"
+#: 1000 German genomes of 2024 (RKI/DEMIS), ~120 NT calls each: the recent lineages' profiles
+GENOMES_2024_FASTA = SHARED_DATA / "sars-cov-2" / "SARS-CoV-2_1000.fasta.xz"
+GENOMES_2024_METADATA = SHARED_DATA / "sars-cov-2" / "SARS-CoV-2_1000.tsv.xz"
 PANGO_DIR = SHARED_DATA / "peers" / "pango"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/emgsonar_bench"
 

@@ -4,15 +4,17 @@ Usage::
 
     python bench/scale/load.py --n 1000000 [--seed 1] [--database-url postgresql://...]
 
-Steps: make sure the reference (``MN908947.3``) and the Pango lineages exist; call the 1000 real
-genomes once (cached in ``bench/out/profiles.json``); build a lineage world from those calls
-(:mod:`world`); then replace every sample-side table of the bench database with N generated
-samples: ``Sequence``, ``SampleSequence``, ``Alignment`` (mutation id arrays + ``aa_parents``),
-``Sample`` (fixed columns + derived ``nt_mutation_ids``/``aa_mutation_ids``),
+Steps: create the database if the server lacks it and migrate it (``ensure_database``,
+``migrate``: the project's own commands, so a clean machine needs nothing else); make sure the
+reference (``MN908947.3``) and the Pango lineages exist; call the genomes of both real sets
+once (cached in ``bench/out/profiles.json``, see :mod:`profiles`); build a lineage world from
+those calls (:mod:`world`); then replace every sample-side table of the bench database with N
+generated samples: ``Sequence``, ``SampleSequence``, ``Alignment`` (mutation id arrays +
+``aa_parents``), ``Sample`` (fixed columns + derived ``nt_mutation_ids``/``aa_mutation_ids``),
 ``SampleProperty`` (``age`` integer, ``sex`` varchar, ``date_of_receipt`` date),
 ``NucleotideMutation``/``AminoAcidMutation``/``MutationEffect`` and ``MutationCount``; at
-the end ``SampleFieldCoverage`` is recounted from the loaded samples
-(:func:`ena_like.services.sample_index.rebuild_coverage`).
+the end ``SampleFieldCoverage`` and ``MutationWeekCount`` are recounted from the loaded samples
+(:func:`ena_like.services.sample_index.rebuild_coverage`, ``rebuild_week_counts``).
 
 The invariants are the real loader's (see the models' docstrings): a sample's arrays are the
 union of its alignments' arrays (here: one alignment per sample), ``MutationCount`` is the exact
@@ -23,8 +25,9 @@ Speed: secondary indexes, unique and foreign-key constraints of the big tables a
 before the load and rebuilt afterwards (two connections in parallel); every big table is
 truncated and filled with ``COPY ... FREEZE`` in its own transaction on its own connection, so
 the five COPY streams are parsed by Postgres while Python generates the next chunk. The dropped
-DDL is kept in ``bench/out/pending-ddl.json`` until it is restored, so an interrupted load is
-repaired by the next run. Timings go to ``bench/out/load-<N>.json``.
+DDL is kept in ``bench/out/pending-ddl-<database>.json`` until it is restored, so an interrupted
+load is repaired by the next run. Timings, database size and the loader's peak RSS go to
+``bench/out/load-<N>.json`` and the log.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import hashlib
 import json
 import logging
 import platform
+import resource
 import sys
 import threading
 import time
@@ -58,7 +62,6 @@ from psycopg.copy import QueuedLibpqWriter
 
 logger = logging.getLogger("bench.load")
 
-PENDING_DDL = OUT_DIR / "pending-ddl.json"
 #: tables whose secondary indexes and constraints are dropped around the load
 BIG_TABLES = (
     "ena_like_sample",
@@ -235,7 +238,7 @@ def _run_parallel(conninfo: str, statements: list[str], workers: int = 2) -> Non
         raise errors[0]
 
 
-def restore_ddl(conninfo: str, ddl: dict[str, list[list[str]]]) -> None:
+def restore_ddl(conninfo: str, ddl: dict[str, list[list[str]]], pending: Path) -> None:
     """Recreate dropped indexes and constraints (skipping any that exist), then forget them."""
     with psycopg.connect(conninfo, autocommit=True) as conn:
         indexes, constraints = _existing(conn)
@@ -254,7 +257,7 @@ def restore_ddl(conninfo: str, ddl: dict[str, list[list[str]]]) -> None:
             if n not in constraints
         ],
     )
-    PENDING_DDL.unlink(missing_ok=True)
+    pending.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- generation
@@ -582,18 +585,23 @@ def set_sequences(conn: psycopg.Connection, tables: list[str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=100_000, help="number of samples")
+    parser.add_argument("--n", type=positive, default=1_000_000, help="number of samples")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--force", action="store_true", help="allow a database without 'bench'")
     parser.add_argument("--refresh-profiles", action="store_true", help="call the genomes again")
     parser.add_argument("--keep-indexes", action="store_true", help="load with indexes in place")
+    parser.add_argument(
+        "--genomes", type=positive, help="call only the first N genomes of each real set (tests)"
+    )
+    parser.add_argument("--out-dir", type=Path, default=OUT_DIR, help="profiles cache, summary")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if "bench" not in database_name(args.database_url) and not args.force:
         parser.error("refusing to replace samples in a database whose name lacks 'bench'")
 
     setup_django(args.database_url)
+    from django.core.management import call_command
     from django.db import connection
     from profiles import get_profiles
     from world import build_world
@@ -604,10 +612,16 @@ def main(argv: list[str] | None = None) -> int:
 
     conninfo = libpq_conninfo(args.database_url)
     timer = Timer()
+    out_dir: Path = args.out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pending = out_dir / f"pending-ddl-{database_name(args.database_url)}.json"
+    with timer.phase("create and migrate the database"):
+        call_command("ensure_database")
+        call_command("migrate", interactive=False, verbosity=0)
     conn = psycopg.connect(conninfo, autocommit=True)
-    if PENDING_DDL.exists():
+    if pending.exists():
         logger.warning("restoring DDL left over by an interrupted load")
-        restore_ddl(conninfo, json.loads(PENDING_DDL.read_text()))
+        restore_ddl(conninfo, json.loads(pending.read_text()), pending)
 
     with timer.phase("reference and lineages"):
         reference = ensure_reference()
@@ -617,7 +631,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         lineages = ensure_lineages(reference)
     with timer.phase("profiles (real calls, cached)"):
-        profiles = get_profiles(reference.accession, refresh=args.refresh_profiles)
+        profiles = get_profiles(
+            reference.accession,
+            refresh=args.refresh_profiles,
+            genomes=args.genomes,
+            out_dir=out_dir,
+        )
     with timer.phase("lineage world"):
         world = build_world(profiles, lineages, args.seed)
     logger.info("world: %s", world.stats())
@@ -635,8 +654,7 @@ def main(argv: list[str] | None = None) -> int:
     with timer.phase("drop indexes and constraints"):
         ddl = capture_ddl(conn)
         if not args.keep_indexes:
-            PENDING_DDL.parent.mkdir(parents=True, exist_ok=True)
-            PENDING_DDL.write_text(json.dumps(ddl, indent=1))
+            pending.write_text(json.dumps(ddl, indent=1))
             drop_ddl(conn, ddl)
     with timer.phase("copy mutations"):
         copy_mutations(conn, profiles, replicon_ids, cds_ids)
@@ -698,7 +716,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     if not args.keep_indexes:
         with timer.phase("rebuild indexes and constraints"):
-            restore_ddl(conninfo, ddl)
+            restore_ddl(conninfo, ddl, pending)
     with timer.phase("field coverage"):
         # the maintained per-field coverage (statistics, get_database_info), counted once
         from django.db import connection as django_connection
@@ -707,6 +725,14 @@ def main(argv: list[str] | None = None) -> int:
 
         with django_connection.cursor() as cur:
             rebuild_coverage(cur)
+    with timer.phase("mutation week counts"):
+        # the weekly plots' pre-aggregate, counted once from the loaded samples
+        from ena_like.services.sample_index import rebuild_week_counts
+
+        with django_connection.cursor() as cur:
+            cur.execute("SET work_mem = '1GB'")
+            rebuild_week_counts(cur)
+            cur.execute("RESET work_mem")
     with timer.phase("vacuum analyze"):
         tables = [
             *STREAM_ORDER,
@@ -714,6 +740,7 @@ def main(argv: list[str] | None = None) -> int:
             "analyses_lineage",
             "analyses_lineage_parents",
             "ena_like_samplefieldcoverage",
+            "ena_like_mutationweekcount",
         ]
         _run_parallel(conninfo, [f"VACUUM (ANALYZE) {t}" for t in tables])
     summary = {
@@ -737,10 +764,27 @@ def main(argv: list[str] | None = None) -> int:
         cur.execute("SELECT pg_database_size(current_database())")
         summary["database_bytes"] = cur.fetchone()[0]
     conn.close()
-    out = OUT_DIR / f"load-{args.n}.json"
+    # ru_maxrss is in KiB on Linux: the loader process itself (Postgres backends not included)
+    summary["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    out = out_dir / f"load-{args.n}.json"
     out.write_text(json.dumps(summary, indent=1))
-    logger.info("loaded %d samples in %.1f s -> %s", args.n, timer.total, out)
+    logger.info(
+        "loaded %d samples in %.1f s; database %.2f GB; peak RSS of the loader %.0f MiB -> %s",
+        args.n,
+        summary["total_seconds"],
+        summary["database_bytes"] / 1e9,
+        summary["peak_rss_bytes"] / 2**20,
+        out,
+    )
     return 0
+
+
+def positive(text: str) -> int:
+    """An argparse type: an integer ≥ 1 (``1_000_000`` and ``1e6`` style included)."""
+    value = int(float(text.replace("_", "")))
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
 
 
 if __name__ == "__main__":

@@ -1,4 +1,10 @@
-"""Mutation profiles of the 1000 real genomes, called once and cached in ``bench/out/``.
+"""Mutation profiles of real genomes, called once and cached in ``bench/out/``.
+
+Two real sets: the 1000 GenBank genomes of ``peers/sars-cov-2/genbank_open_1000`` (2020-2023,
+~25 NT calls each) and the 1000 German genomes of 2024 in ``sars-cov-2/SARS-CoV-2_1000``
+(~120 NT calls each, JN.1/KP.* lineages), so the synthetic world has recent lineages whose
+profiles are as long as today's genomes. ``--genomes K`` takes only the first K of each set
+(the clean-machine test uses a handful; the cache file is named after K).
 
 The cache is a small JSON document independent of the engine's classes::
 
@@ -16,30 +22,56 @@ calls are left out (hidden by the API's default ``showNX=false``).
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import logging
+import lzma
 import random
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from common import GENBANK, GENOMES_FASTA, GENOMES_METADATA, OUT_DIR
+from common import (
+    GENBANK,
+    GENOMES_2024_FASTA,
+    GENOMES_2024_METADATA,
+    GENOMES_FASTA,
+    GENOMES_METADATA,
+    OUT_DIR,
+)
 
 logger = logging.getLogger("bench.profiles")
 
-CACHE = OUT_DIR / "profiles.json"
 _KIND = {"substitution": "sub", "deletion": "del", "insertion": "ins"}
 
 
-def load_metadata(path: Path = GENOMES_METADATA) -> dict[str, dict[str, str]]:
-    """Metadata rows of the real genomes by accession (with and without version)."""
-    rows: dict[str, dict[str, str]] = {}
-    with path.open(newline="") as handle:
+def cache_path(genomes: int | None, out_dir: Path = OUT_DIR) -> Path:
+    """The cache file of a profile set (all genomes, or the first ``genomes`` of each set)."""
+    return out_dir / ("profiles.json" if genomes is None else f"profiles-{genomes}.json")
+
+
+def load_metadata() -> dict[str, dict[str, str | None]]:
+    """Lineage, date and country of every real genome by name (GenBank: with and without
+    version), from the metadata files of both sets."""
+    rows: dict[str, dict[str, str | None]] = {}
+    with GENOMES_METADATA.open(newline="") as handle:
         for row in csv.DictReader(handle, delimiter="\t"):
-            rows[row["genbankAccession"]] = row
+            meta = {
+                "lineage": row.get("pangoLineage") or None,
+                "date": row.get("date") or None,
+                "country": row.get("country") or None,
+            }
+            rows[row["genbankAccession"]] = meta
             if row.get("genbankAccessionRev"):
-                rows[row["genbankAccessionRev"]] = row
+                rows[row["genbankAccessionRev"]] = meta
+    with lzma.open(GENOMES_2024_METADATA, "rt", newline="") as handle:
+        for row in csv.DictReader(handle, delimiter="\t"):
+            rows[row["igs_id"]] = {
+                "lineage": row.get("lineages") or None,
+                "date": (row.get("date_of_sampling") or "")[:10] or None,
+                "country": "Germany",
+            }
     return rows
 
 
@@ -70,9 +102,11 @@ def synthetic_records(
             yield FastaRecord(f"SYN-{record.id}-{k}", "", text, seqhash(text))
 
 
-def call_results() -> tuple[str, Iterable[Any]]:
-    """Call the real genomes (and their synthetic variants) with the project's calling engine.
+def call_results(genomes: int | None = None) -> tuple[str, Iterable[Any]]:
+    """Call the real genomes of both sets (and variants of the GenBank set) with the project's
+    calling engine.
 
+    :param genomes: only the first ``genomes`` records of each set (``None``: all).
     :returns: the engine's name and its :class:`analyses.calling.types.SequenceResult` objects.
     """
     from analyses.calling.engine import call_records
@@ -80,7 +114,9 @@ def call_results() -> tuple[str, Iterable[Any]]:
     from analyses.calling.seqio import read_fasta
 
     reference = read_genbank([GENBANK])
-    records = synthetic_records(read_fasta(GENOMES_FASTA, bad_records="warn"))
+    genbank = itertools.islice(read_fasta(GENOMES_FASTA, bad_records="warn"), genomes)
+    recent = itertools.islice(read_fasta(GENOMES_2024_FASTA, bad_records="warn"), genomes)
+    records = itertools.chain(synthetic_records(genbank), recent)
     return "analyses.calling.engine", call_records(records, reference, jobs=2)
 
 
@@ -130,9 +166,9 @@ def build_cache(results: Iterable[Any], engine_name: str, reference: str) -> dic
             {
                 "name": result.name,
                 "synthetic": result.name.startswith("SYN-"),
-                "lineage": meta.get("pangoLineage") or None,
-                "date": meta.get("date") or None,
-                "country": meta.get("country") or None,
+                "lineage": meta.get("lineage"),
+                "date": meta.get("date"),
+                "country": meta.get("country"),
                 "length": sum(e - s for s, e in result.covered) or 29903,
                 "nt": sorted(set(nt_ids)),
                 "aa": sorted(set(aa_ids)),
@@ -156,18 +192,24 @@ def build_cache(results: Iterable[Any], engine_name: str, reference: str) -> dic
     }
 
 
-def get_profiles(reference: str, refresh: bool = False) -> dict[str, Any]:
-    """The cached profiles, calling the genomes first when there is no cache (or ``refresh``)."""
-    if CACHE.exists() and not refresh:
-        return json.loads(CACHE.read_text())
+def get_profiles(
+    reference: str, refresh: bool = False, genomes: int | None = None, out_dir: Path = OUT_DIR
+) -> dict[str, Any]:
+    """The cached profiles, calling the genomes first when there is no cache (or ``refresh``).
+
+    :param genomes: only the first ``genomes`` of each real set (see :func:`call_results`).
+    """
+    cache = cache_path(genomes, out_dir)
+    if cache.exists() and not refresh:
+        return json.loads(cache.read_text())
     started = time.monotonic()
-    engine_name, results = call_results()
+    engine_name, results = call_results(genomes)
     document = build_cache(results, engine_name, reference)
-    CACHE.parent.mkdir(parents=True, exist_ok=True)
-    tmp = CACHE.with_suffix(".tmp")
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp")
     tmp.write_text(json.dumps(document, separators=(",", ":")))
-    tmp.replace(CACHE)
+    tmp.replace(cache)
     logger.info(
-        "called the real genomes in %.1f s, cached in %s", time.monotonic() - started, CACHE
+        "called the real genomes in %.1f s, cached in %s", time.monotonic() - started, cache
     )
     return document

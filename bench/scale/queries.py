@@ -201,6 +201,12 @@ def build_cases(data: dict[str, Any]) -> list[Case]:
         Case("lineages_week_common", f"plot_grouped_lineages_per_week, filter {common}",
              "samples/plot_grouped_lineages_per_week/",
              {**ref, "filters": filters(f_profile(common))}, 300),
+        Case("coverage_common", f"plot_metadata_coverage, filter {common}",
+             "samples/plot_metadata_coverage/",
+             {**ref, "filters": filters(f_profile(common))}, 300),
+        Case("custom_common", f"plot_custom (property sex), filter {common}",
+             "samples/plot_custom/",
+             {**ref, "property": "sex", "filters": filters(f_profile(common))}, 300),
         Case("statistics", "statistics", "samples/statistics/", dict(ref), 200),
         Case("database_info", "get_database_info", "database/get_database_info/", {}, 200),
         Case("csv_meta", f"CSV export, metadata columns, filter {medium}",
@@ -263,6 +269,10 @@ def summarise(payload: Any) -> str:
             return f"count {payload.get('count')}, {len(payload['results'])} results"
         if "grouped_lineages_per_week" in payload:
             return f"{len(payload['grouped_lineages_per_week'])} week/group rows"
+        if "metadata_coverage" in payload:
+            return f"{len(payload['metadata_coverage'])} fields"
+        if "sex" in payload:
+            return f"{len(payload['sex'])} values"
         if "samples_total" in payload:
             return f"{payload['samples_total']} samples"
         if "detail" in payload and isinstance(payload["detail"], dict):
@@ -326,8 +336,8 @@ def machine() -> dict[str, str]:
     }
 
 
-def load_summary(n: int) -> dict[str, Any] | None:
-    path = OUT_DIR / f"load-{n}.json"
+def load_summary(n: int, out_dir: Path = OUT_DIR) -> dict[str, Any] | None:
+    path = out_dir / f"load-{n}.json"
     return json.loads(path.read_text()) if path.exists() else None
 
 
@@ -361,7 +371,13 @@ def markdown(
         phases = ", ".join(f"{k} {v:.0f} s" for k, v in summary["phases"].items() if v >= 1)
         lines.append(
             f"- load: {summary['total_seconds']:.0f} s for {n:,} genomes ({phases}); "
-            f"{summary['world']['distinct_nt_mutations']:,} distinct NT / "
+            + (
+                f"database {summary['database_bytes'] / 1e9:.1f} GB after the load, peak RSS of "
+                f"the loader {summary['peak_rss_bytes'] / 2**20:,.0f} MiB; "
+                if "peak_rss_bytes" in summary
+                else ""
+            )
+            + f"{summary['world']['distinct_nt_mutations']:,} distinct NT / "
             f"{summary['world']['distinct_aa_mutations']:,} AA mutations, "
             f"{summary['world']['lineages']:,} lineages, "
             f"~{summary['world']['nt_per_sample_expected']:.0f} NT calls per sample"
@@ -454,6 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--only", help="comma-separated case keys")
     parser.add_argument("--no-results", action="store_true", help="do not touch RESULTS.md")
+    parser.add_argument("--out-dir", type=Path, default=OUT_DIR, help="raw timings and plans")
     parser.add_argument(
         "--tuned",
         action="store_true",
@@ -478,14 +495,15 @@ def main(argv: list[str] | None = None) -> int:
     for case in cases:
         run_case(client, case, args.repeat)
     n = data["n"]
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    out_dir: Path = args.out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
     plans = []
     for case in cases:
         if case.key.startswith("csv"):
             continue
         plan = explain(case)
         plans.append(f"### {case.key}: {case.title}\n\n{plan}\n")
-    (OUT_DIR / f"plans-{n}.txt").write_text("\n".join(plans))
+    (out_dir / f"plans-{n}.txt").write_text("\n".join(plans))
     info = machine()
     raw = {
         "machine": info,
@@ -503,14 +521,14 @@ def main(argv: list[str] | None = None) -> int:
             for c in cases
         ],
     }
-    (OUT_DIR / f"queries-{n}{'-tuned' if args.tuned else ''}.json").write_text(
+    (out_dir / f"queries-{n}{'-tuned' if args.tuned else ''}.json").write_text(
         json.dumps(raw, indent=1)
     )
     if args.tuned:
         tune(False)
     suffix = "-tuned" if args.tuned else ""
     if not args.only:
-        (OUT_DIR / f"queries-{n}{suffix}.md").write_text(
+        (out_dir / f"queries-{n}{suffix}.md").write_text(
             markdown(cases, data, info, args.repeat, tuned=args.tuned)
         )
     if not args.no_results and not args.only:

@@ -5,7 +5,7 @@ genomes take the consensus of their real calls (mutations in at least half of th
 lineage inherits its (first) parent's profile and adds a few mutations drawn from the pool of
 real calls, in tree order, so that ``BA.5.2.1`` carries everything ``BA.5`` carries. Each
 lineage also gets an emergence day (real lineages: median real collection date; others: the
-parent's plus 15 to 120 days) so that weekly lineage plots show a succession over the four years.
+parent's plus 15 to 120 days) so that weekly lineage plots show a succession over the five years.
 
 A sample is its lineage profile, rarely minus one call (an N run), plus a few private calls.
 """
@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-#: first and last collection day of the simulated four years
+#: first and last collection day of the simulated five years (the 2024 genomes' real dates)
 EPOCH = dt.date(2020, 1, 1)
-DAYS = (dt.date(2023, 12, 31) - EPOCH).days + 1
+DAYS = (dt.date(2024, 12, 31) - EPOCH).days + 1
 
 COUNTRIES = (
     "Germany", "United Kingdom", "USA", "Denmark", "France", "Japan", "Canada", "Spain",
@@ -172,7 +172,7 @@ def build_world(profiles: dict[str, Any], lineages: Lineages, seed: int) -> Worl
         else:
             start = emergence.get(parent, 30) if parent else 30
             emergence[name] = start + int(rng.integers(15, 121))
-    # squeeze the tree's depth into the four years (real lineages keep their real dates)
+    # squeeze the tree's depth into the five years (real lineages keep their real dates)
     latest = max(emergence.values())
     if latest > DAYS - 45:
         first = min(real_days.values(), default=30)

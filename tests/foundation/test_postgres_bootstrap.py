@@ -44,6 +44,22 @@ def test_local_cluster_start_reuse_stop() -> None:
         assert "initialising a project-local cluster" in first.stderr
         with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres") as c:
             assert c.execute("SELECT 1").fetchone() == (1,)
+            # the settings the query targets are measured with (deployment/postgres/emgsonar.conf)
+            shown = {
+                name: c.execute(f"SHOW {name}").fetchone()[0]
+                for name in ("jit", "work_mem", "random_page_cost")
+            }
+            assert shown == {"jit": "off", "work_mem": "32MB", "random_page_cost": "1.1"}
+            # shared_buffers a quarter of RAM (128 MB .. 8 GB), in MB
+            mem_kb = next(
+                int(line.split()[1])
+                for line in Path("/proc/meminfo").read_text().splitlines()
+                if line.startswith("MemTotal:")
+            )
+            buffers_mb = c.execute(
+                "SELECT setting::bigint * 8 / 1024 FROM pg_settings WHERE name = 'shared_buffers'"
+            ).fetchone()[0]
+            assert buffers_mb == min(max(mem_kb // 4 // 1024, 128), 8192)
         assert f"using the server on 127.0.0.1:{port}" in run("ensure").stderr
         assert "stopped" in run("stop").stderr
         assert f"nothing on 127.0.0.1:{port}" in run("status").stderr
