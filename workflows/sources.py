@@ -28,7 +28,7 @@ import re
 import tempfile
 import urllib.error
 import urllib.parse
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from django.conf import settings
@@ -56,6 +56,8 @@ ROOTS_SETTING = "EMGSONAR_IMPORTS__ALLOWED_ROOTS"
 PREFIXES_SETTING = "EMGSONAR_IMPORTS__ALLOWED_URL_PREFIXES"
 #: bytes of a URL read to judge its format (the first records of any viral genome set)
 URL_HEAD_BYTES = 64 * 1024
+#: how long the request waits for a URL's first bytes; a slower server is left to the import
+URL_HEAD_TIMEOUT_SECONDS = 10.0
 _TOTAL_RE = re.compile(r"/(\d+)$")
 
 
@@ -73,8 +75,8 @@ class ImportRefusedError(EmgsonarError):
     def __str__(self) -> str:
         return str(self.cause) if self.cause is not None else super().__str__()
 
-    @property  # type: ignore[override]
-    def code(self) -> str:  # the wrapped error's, e.g. not_found, invalid_metadata
+    @property
+    def code(self) -> str:  # type: ignore[override]  # the wrapped error's, e.g. not_found
         return self.cause.code if self.cause is not None else "invalid_input"
 
 
@@ -98,17 +100,16 @@ def check_samples_import(params: ImportSamplesParams) -> None:
 
         flow.validate_samples_params(params)
         flow.resolve_reference.fn(params.reference)
+        files: list[tuple[str | None, str | None, Callable[[Path], None]]] = [
+            (params.metadata, params.metadata_sha256, lambda p: check_metadata_header(p, params)),
+            (params.fasta, params.fasta_sha256, check_fasta_start),
+        ]
         with tempfile.TemporaryDirectory(prefix="emgsonar-preflight-") as tmp:
-            if params.metadata:
-                head = source_head(params.metadata, params.metadata_sha256, Path(tmp))
+            for source, sha256, check in files:
+                head = source_head(source, sha256, Path(tmp)) if source else None
                 if head is not None:
                     with head.errors_named():
-                        check_metadata_header(head.path, params)
-            if params.fasta:
-                head = source_head(params.fasta, params.fasta_sha256, Path(tmp))
-                if head is not None:
-                    with head.errors_named():
-                        check_fasta_start(head.path)
+                        check(head.path)
     except PermissionDeniedError:
         raise
     except EmgsonarError as exc:
@@ -126,7 +127,10 @@ def check_sandbox(source: str) -> None:
         not share a working directory).
     :raises DownloadError: an unsupported URL scheme (as the import says).
     """
-    kind = source_kind(source)
+    try:
+        kind = source_kind(source)
+    except ValueError as exc:  # urlsplit: "http://[::1" and the like
+        raise InputFormatError(f"neither a path nor a URL ({exc})", path=source) from exc
     if kind is SourceKind.ENA:  # fetched from EMGSONAR_ENA__BROWSER_API_URL only
         return
     if kind is SourceKind.HTTP:
@@ -148,8 +152,12 @@ def allowed_roots() -> list[Path]:
 
 
 def path_allowed(path: Path) -> bool:
-    """Whether ``path``, with every symlink and ``..`` resolved, lies under an allowed root."""
-    resolved = path.resolve()
+    """Whether ``path``, with every symlink and ``..`` resolved, lies under an allowed root
+    (a path that cannot be resolved, with a NUL byte or a symlink loop, does not)."""
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError, ValueError):
+        return False
     return any(resolved.is_relative_to(root) for root in allowed_roots())
 
 
@@ -240,10 +248,11 @@ def _url_head(url: str, tmp: Path) -> Head | None:
     """The first :data:`URL_HEAD_BYTES` of ``url`` (no retry), or None if they say nothing."""
     cfg = settings.EMGSONAR_CONFIG
     headers = {"Range": f"bytes=0-{URL_HEAD_BYTES - 1}", "Accept-Encoding": "identity"}
+    timeout = min(cfg.ena.timeout_seconds, URL_HEAD_TIMEOUT_SECONDS)
     try:
         response = with_retries(
             url,
-            lambda: http_get(url, headers=headers, timeout=cfg.ena.timeout_seconds),
+            lambda: http_get(url, headers=headers, timeout=timeout),
             retries=0,
             backoff=(0,),
         )

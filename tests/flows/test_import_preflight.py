@@ -11,6 +11,7 @@ Prefect server, the download tests' local HTTP server (loopback).
 
 from __future__ import annotations
 
+import lzma
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,7 @@ from tests.download.conftest import ena_records, server  # noqa: F401 (fixtures)
 from tests.download.localserver import LocalServer
 from tests.flows.test_imports_api import BODY, deploy_import_samples, sandbox, user_with
 from tests.flows.test_user_errors import run_command
+from workflows.sources import URL_HEAD_BYTES
 
 pytestmark = [pytest.mark.prefect, pytest.mark.django_db(transaction=True)]
 
@@ -156,6 +158,9 @@ def test_a_path_outside_the_roots_is_a_403_naming_the_setting(
     # a relative path: the worker that reads it need not run where the API runs
     relative = os.path.relpath(BODY["fasta"])
     assert "relative path" in refused({**BODY, "fasta": relative}, 400)["detail"]
+    # what cannot be resolved or parsed is refused, not a 500
+    assert refused({**BODY, "fasta": f"{sandbox}/a\x00b.fasta"}, 403)
+    assert "neither a path nor a URL" in refused({**BODY, "fasta": "http://[::1/x"}, 400)["detail"]
 
 
 def test_a_symlink_or_dotdot_that_stays_inside_the_roots_is_accepted(
@@ -191,6 +196,16 @@ def test_urls_only_under_the_allowed_prefixes(
     tsv = (shared_data / SC2 / "SARS-CoV-2_6.tsv").read_bytes()
     genomes = (shared_data / SC2 / "SARS-CoV-2_12.fasta.xz").read_bytes()
     server.state.files.update({"table.tsv": tsv, "genomes.fasta.xz": genomes})
+    # longer than the 64 KiB the pre-flight reads
+    big = {
+        "genomes.fasta": lzma.decompress(genomes),
+        "big_table.tsv": lzma.decompress(
+            (shared_data / SC2 / "SARS-CoV-2_1000.tsv.xz").read_bytes()
+        ),
+        "both.zip": (shared_data / SC2 / "180.sars-cov-2.zip").read_bytes(),
+    }
+    assert all(len(content) > URL_HEAD_BYTES for content in big.values())
+    server.state.files.update(big)
     url = server.file_url("files", "genomes.fasta.xz")
 
     # no prefix configured (the default): every URL is refused, naming the setting
@@ -202,7 +217,7 @@ def test_urls_only_under_the_allowed_prefixes(
     settings.EMGSONAR_CONFIG = cfg.model_copy(
         update={
             "imports": cfg.imports.model_copy(
-                update={"allowed_url_prefixes": [f"{server.url}/files"]}
+                update={"allowed_url_prefixes": [f"{server.url}/files", f"{server.url}/fail/"]}
             )
         }
     )
@@ -226,8 +241,19 @@ def test_urls_only_under_the_allowed_prefixes(
         answer = refused(body, 400)
         assert answer["detail"] == cli_message(capfd, caplog, body)
     ImportRun.objects.all().delete()  # the command-line runs above
+    # a TSV longer than the read: its first line is judged all the same
+    big_tsv = server.file_url("files", "big_table.tsv")
+    assert "not a FASTA file" in refused({**BODY, "fasta": big_tsv}, 400)["detail"]
 
     assert post({**BODY, "fasta": url}).status_code == 202
+    # plain FASTA cut by the read (whole lines are judged), an archive cut by it (not judged),
+    # a server that answers 503 now (the import's download retries it): accepted
+    for source in (
+        server.file_url("files", "genomes.fasta"),
+        server.file_url("files", "both.zip"),
+        server.file_url("fail/files", "genomes.fasta.xz"),
+    ):
+        assert post({**BODY, "fasta": source}).status_code == 202, source
     assert post({**BODY, "fasta": "ena:PP974170"}).status_code == 202  # only ENA's own URL
 
 
