@@ -32,7 +32,13 @@ from django.db.models import F, OuterRef, QuerySet
 from analyses.models import AminoAcidMutation, Cds, MutationCount, NucleotideMutation, Reference
 from ena_like.filters import FilterError
 from ena_like.models import Property, Sample, SampleSequence
-from ena_like.queries.profiles import ProfileBuilder, frameshift_exists, iter_batches, nt_label
+from ena_like.queries.profiles import (
+    ProfileBuilder,
+    cds_key,
+    frameshift_exists,
+    iter_batches,
+    nt_label,
+)
 from ena_like.queries.values import custom_value, plain_value
 
 GENOMIC, PROTEOMIC = "genomic_profiles", "proteomic_profiles"
@@ -67,9 +73,9 @@ def expand_columns(columns: list[str], reference: Reference | None) -> list[str]
             reference.replicons.order_by("position").values_list("accession", flat=True)
         )
         cds_keys = sorted(
-            f"{r['acc']}: {r['protein_id'] or r['symbol']}"
+            cds_key(r["acc"], r["symbol"])
             for r in Cds.objects.filter(replicon__reference=reference).values(
-                "symbol", "protein_id", acc=F("replicon__accession")
+                "symbol", acc=F("replicon__accession")
             )
         )
     properties = set(Property.objects.values_list("name", flat=True))
@@ -231,11 +237,10 @@ class _Labels:
                 "alt",
                 "label",
                 "cds__symbol",
-                "cds__protein_id",
                 "cds__replicon__accession",
             )
-            for mid, start, end, alt, label, symbol, protein_id, accession in rows:
-                key = f"{accession}: {protein_id or symbol}"
+            for mid, start, end, alt, label, symbol, accession in rows:
+                key = cds_key(accession, symbol)
                 col = -1 if "X" in alt else self.column_of.get(key, -1)
                 self.keys[mid] = (col, symbol, start, end, label)
 

@@ -63,6 +63,17 @@ def nt_label(label: str, frameshift: bool) -> str:
     return label + FRAMESHIFT_SUFFIX if frameshift else label
 
 
+def cds_key(replicon_accession: str, cds_symbol: str) -> str:
+    """The one name of a CDS in ``proteomic_profiles`` keys and CSV columns: replicon and CDS
+    symbol (``MN908947.3: S``), the symbol AA labels carry (``S:D614G``).
+
+    Not the protein id: GenBank files give it for some CDS and not others (Nextclade's SARS-CoV-2
+    file has ``QHD43416.1`` for S but ``ORF1a`` for ORF1a), so keys of one reference mixed two
+    namings; the symbol is unique per reference and always there.
+    """
+    return f"{replicon_accession}: {cds_symbol}"
+
+
 class ProfileBuilder:
     """Profiles, properties and sequences of a batch of samples in a fixed number of queries.
 
@@ -154,7 +165,6 @@ class ProfileBuilder:
                     "label",
                     "cds_id",
                     symbol=F("cds__symbol"),
-                    protein_id=F("cds__protein_id"),
                     accession=F("cds__replicon__accession"),
                 )
             }
@@ -178,7 +188,7 @@ class ProfileBuilder:
         cds = {
             c["id"]: c
             for c in Cds.objects.filter(id__in=cds_ids).values(
-                "id", "symbol", "protein_id", "translation", accession=F("replicon__accession")
+                "id", "symbol", "translation", accession=F("replicon__accession")
             )
         }
         for aln_id, level, cds_id, span, replicon_id, accession in rows:
@@ -187,10 +197,6 @@ class ProfileBuilder:
                     self.unknown[sample_id].append(("nt", accession, span, sequences[replicon_id]))
                 elif cds_id in cds:
                     self.unknown[sample_id].append(("aa", cds[cds_id], span, None))
-
-    @staticmethod
-    def _cds_key(accession: str, protein_id: str, symbol: str) -> str:
-        return f"{accession}: {protein_id or symbol}"
 
     def genomic(self, sample: Sample) -> dict[str, dict[str, list[str]]]:
         """``{replicon: {label: ["<seq_ontology> <impact>", …]}}``, labels by position."""
@@ -224,12 +230,12 @@ class ProfileBuilder:
             row = self.aa.get(mutation_id)
             if row is None or (not self.show_nx and "X" in row["alt"]):
                 continue
-            key = self._cds_key(row["accession"], row["protein_id"], row["symbol"])
+            key = cds_key(row["accession"], row["symbol"])
             effects = self._parent_effects(parents.get(mutation_id, ()), row["cds_id"])
             per[key].append((row["symbol"], row["start"], row["end"], row["label"], effects))
         for level, cds, span, _ in self.unknown.get(sample.pk, ()):
             if level == "aa":
-                key = self._cds_key(cds["accession"], cds["protein_id"], cds["symbol"])
+                key = cds_key(cds["accession"], cds["symbol"])
                 protein = cds["translation"]
                 for pos in range(span.lower, min(span.upper, len(protein))):
                     label = f"{cds['symbol']}:{protein[pos]}{pos + 1}X"

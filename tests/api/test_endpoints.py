@@ -42,7 +42,7 @@ def test_genome_full_body(client, synthetic: Synthetic):
         },
         # label → the effects of its NT parents on S (synthetic.NT, AA_PARENTS)
         "proteomic_profiles": {
-            f"{REF}: QHD43416.1": {
+            f"{REF}: S": {
                 "S:del:69-70": ["conservative_inframe_deletion MODERATE"],
                 "S:D614G": ["missense_variant MODERATE"],
             }
@@ -67,11 +67,11 @@ def test_show_nx_expands_unknown_ranges_for_the_page_only(client, synthetic):
     s3 = one_genome(client, "S3")
     missense = ["missense_variant MODERATE"]
     # S:K417X hidden
-    assert s3["proteomic_profiles"] == {f"{REF}: QHD43416.1": {"S:D614V": missense}}
+    assert s3["proteomic_profiles"] == {f"{REF}: S": {"S:D614V": missense}}
     s3 = one_genome(client, "S3", showNX="true")
     assert s3["proteomic_profiles"] == {
         f"{REF}: ORF1a": {"ORF1a:S3001X": [], "ORF1a:G3002X": []},
-        f"{REF}: QHD43416.1": {"S:K417X": [], "S:D614V": missense},
+        f"{REF}: S": {"S:K417X": [], "S:D614V": missense},
     }
     assert one_genome(client, "S6")["genomic_profiles"] == {REF: {}}
     assert one_genome(client, "S6", showNX="true")["genomic_profiles"] == {

@@ -5,14 +5,27 @@ import io
 import tracemalloc
 
 import pytest
+from Bio import SeqIO
 from django.db import connection
 
 from ena_like.models import Sample
 from tests.api.synthetic import Synthetic
+from tests.conftest import SHARED_DATA
 
 pytestmark = pytest.mark.django_db
 
 REF = "MN908947.3"
+
+
+def _genbank_cds_genes() -> list[str]:
+    """The gene qualifier of every CDS in the reference the synthetic data uses."""
+    path = SHARED_DATA / "sars-cov-2" / "MN908947.nextclade.gb"
+    return [
+        feature.qualifiers["gene"][0]
+        for record in SeqIO.parse(path, "genbank")
+        for feature in record.features
+        if feature.type == "CDS"
+    ]
 
 
 def csv_rows(client, **params) -> list[list[str]]:
@@ -38,27 +51,11 @@ def test_csv_columns(client, synthetic: Synthetic):
         "age",
         "collection_date",
         f"genomic_profiles: {REF}",
-        *[
-            f"proteomic_profiles: {REF}: {k}"
-            for k in sorted(
-                [
-                    "ORF1a",
-                    "ORF1b",
-                    "QHD43416.1",
-                    "QHD43417.1",
-                    "QHD43418.1",
-                    "QHD43419.1",
-                    "QHD43420.1",
-                    "QHD43421.1",
-                    "QHD43422.1",
-                    "QHD43423.2",
-                    "ORF7b",
-                    "ORF9b",
-                ]
-            )
-        ],
+        # one column per CDS, named by its symbol (the gene qualifiers of the GenBank file,
+        # read with Biopython: protein ids would mix QHD43416.1 with ORF1a)
+        *[f"proteomic_profiles: {REF}: {gene}" for gene in sorted(_genbank_cds_genes())],
     ]
-    s_column = rows[0].index(f"proteomic_profiles: {REF}: QHD43416.1")
+    s_column = rows[0].index(f"proteomic_profiles: {REF}: S")
     assert rows[1][:5] == ["S1", "BA.1", "48", "2022-01-03", "C241T, del:21765-21770, A23403G"]
     assert rows[1][s_column] == "S:del:69-70, S:D614G"
     assert rows[4][:5] == ["S4", "BA.2", "60", "", "C241T"]
@@ -70,7 +67,7 @@ def test_csv_columns(client, synthetic: Synthetic):
             "reference": REF,
             "csv_stream": "true",
             "filename": "x.csv",
-            "columns": f"name,proteomic_profiles: {REF}: QHD43416.1",
+            "columns": f"name,proteomic_profiles: {REF}: S",
             "ordering": "name",
         },
     )

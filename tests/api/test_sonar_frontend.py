@@ -167,7 +167,7 @@ def test_get_sample_genomes(client, frontend):
         assert all(set(p) == {"name", "value"} for p in genome["properties"])
     by_name = {g["name"]: g for g in body["results"]}
     assert by_name["S2"]["proteomic_profiles"] == {
-        f"{REF}: QHD43416.1": {
+        f"{REF}: S": {
             "S:R214REPE": ["disruptive_inframe_insertion MODERATE"],
             "S:D614G": ["missense_variant MODERATE"],
         }
@@ -609,7 +609,7 @@ def test_frameshift_mark_and_aa_effects_through_the_calling_engine(
     assert f"{deletion}*fs" in profile["genomic_profiles"][REF]
     assert "frameshift_variant HIGH" in profile["genomic_profiles"][REF][f"{deletion}*fs"]
     assert profile["genomic_profiles"][REF]["A23403G"] == ["missense_variant MODERATE"]
-    spike = profile["proteomic_profiles"][f"{REF}: QHD43416.1"]
+    spike = profile["proteomic_profiles"][f"{REF}: S"]
     assert spike["S:D614G"] == ["missense_variant MODERATE"]
     for label in (deletion, f"{deletion}*fs"):
         filters = {"andFilter": [{"label": "DNA/AA Profile", "value": label}], "orFilter": []}
