@@ -8,6 +8,7 @@ import pytest
 from django.apps import apps
 from django.conf import settings
 from django.contrib import admin
+from django.db import models
 from django.test import Client
 from django.urls import reverse
 
@@ -19,10 +20,22 @@ from emgsonar.errors import EmgsonarError
 PROJECT_APPS = ("emgsonar", "ena_like", "analyses", "workflows")
 
 
+def _admin_models() -> list[type[models.Model]]:
+    """Every project model the admin can show. Django's admin refuses models with a composite
+    primary key (the maintained aggregate ``MutationWeekCount``: rows derived from samples,
+    nothing to edit or browse by hand), so those are left out."""
+    return [
+        model
+        for app in PROJECT_APPS
+        for model in apps.get_app_config(app).get_models()
+        if not isinstance(model._meta.pk, models.CompositePrimaryKey)
+    ]
+
+
 def test_every_model_is_registered() -> None:
-    models = [m for app in PROJECT_APPS for m in apps.get_app_config(app).get_models()]
-    assert models
-    missing = [m.__name__ for m in models if m not in admin.site._registry]
+    shown = _admin_models()
+    assert shown
+    missing = [m.__name__ for m in shown if m not in admin.site._registry]
     assert missing == []
 
 
@@ -30,7 +43,7 @@ def test_every_model_is_registered() -> None:
 def test_admin_pages_render(admin_client: Client, shared_data: Path) -> None:
     import_reference(sorted(shared_data.glob("influenza/influenza-A/H1N1PDM_California/*.gb")))
     for app in PROJECT_APPS:
-        for model in apps.get_app_config(app).get_models():
+        for model in [m for m in _admin_models() if m._meta.app_label == app]:
             meta = model._meta
             url = reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")
             assert admin_client.get(url).status_code == 200, url
