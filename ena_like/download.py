@@ -6,9 +6,12 @@ plain arguments read from the config object, so the logic is testable against a 
 Sources understood by :func:`fetch`:
 
 - a local path or a ``file://`` URL: used in place (never copied), but hashed;
-- an ``http://`` or ``https://`` URL: streamed into ``dest_dir`` through a ``.part`` file that is
-  resumed with an HTTP ``Range`` request after an interruption and renamed atomically when
-  complete; connection errors, 5xx and 429 answers are retried with back-off, other 4xx are not;
+- an ``http://`` or ``https://`` URL: streamed into ``dest_dir`` through a temporary file of its
+  own (``<name>.<random>.part``), resumed with an HTTP ``Range`` request after an interruption
+  and renamed atomically when complete; one process at a time downloads a given URL into a
+  directory (``flock`` on ``<name>.lock``), a second one waits and uses the file the first
+  completed; connection errors, 5xx and 429 answers are retried with back-off, other 4xx are
+  not; an optional ``allow_url`` policy is asked about the URL and every redirect target;
 - ``ena:ACC1,ACC2`` (or ``ena://ACC1,ACC2``): sequences fetched by accession from an
   ENA-Browser-API-compatible endpoint, see :mod:`ena_like.ena_client`.
 
@@ -21,14 +24,18 @@ Compressed inputs (gzip, xz, zstd, zip) are read through
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import glob
 import hashlib
 import logging
 import os
 import re
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -73,6 +80,7 @@ def fetch(
     backoff: Sequence[float] = (1, 2, 5),
     timeout: float = 60,
     ena_base_url: str | None = None,
+    allow_url: Callable[[str], bool] | None = None,
 ) -> FetchedFile:
     """Make ``source`` available as a local file, optionally verifying its SHA-256.
 
@@ -86,8 +94,12 @@ def fetch(
     :param timeout: socket timeout in seconds for each request.
     :param ena_base_url: ENA Browser API base URL (``EMGSONAR_CONFIG.ena.browser_api_url``),
         required for ``ena:`` sources only.
+    :param allow_url: for ``http(s)`` sources: a policy asked about the URL and every redirect
+        target before it is requested (e.g. the web API's sandbox of URL prefixes); None allows
+        every URL.
     :returns: the local file, its hash and size.
-    :raises DownloadError: HTTP error, retries used up, checksum mismatch, unsupported scheme.
+    :raises DownloadError: HTTP error, retries used up, checksum mismatch, unsupported scheme,
+        a URL or redirect target ``allow_url`` refuses.
     :raises NotFoundError: a local file does not exist, or ENA accessions are unknown.
     :raises InputFormatError: malformed ``sha256`` or accession.
     """
@@ -113,15 +125,15 @@ def fetch(
         )
         return _verified(path, source, expected, delete_on_mismatch=True)
     if kind is SourceKind.HTTP:
-        path = download_http(
+        return download_http(
             source,
             dest_dir,
             expected_sha256=expected,
             retries=retries,
             backoff=backoff,
             timeout=timeout,
+            allow_url=allow_url,
         )
-        return _verified(path, source, expected, delete_on_mismatch=True)
     return _verified(local_path(source), source, expected, delete_on_mismatch=False)
 
 
@@ -268,48 +280,175 @@ def download_http(
     retries: int = 3,
     backoff: Sequence[float] = (1, 2, 5),
     timeout: float = 60,
-) -> Path:
-    """Stream ``url`` into ``dest_dir / download_name(url)``, resuming a partial download.
+    allow_url: Callable[[str], bool] | None = None,
+) -> FetchedFile:
+    """Stream ``url`` into ``dest_dir / download_name(url)``, verified, resuming a partial download.
 
-    Bytes go to ``<name>.part``; if that file exists from an interrupted attempt (this run or an
-    earlier one), the request asks for the rest with ``Range: bytes=<size>-`` and ``If-Range``
-    (the ETag or Last-Modified recorded when the download started, so a changed file is not
-    spliced). A ``206`` answer is appended, a ``200`` answer restarts cleanly. When complete,
-    the part file is renamed atomically, so a file under the final name is always whole.
+    Two imports of the same URL may run at once (two flow runs, a re-run next to a run not yet
+    dead). They must not write one file, and the second has no reason to fetch the bytes again:
+    so the download holds an exclusive ``flock`` on ``<name>.lock`` from the reuse check to the
+    checksum check. A download that waited for the lock uses the file if the other one completed
+    it meanwhile (it is as fresh as a download of its own would be).
 
-    A complete file already present is reused only when ``expected_sha256`` is given and matches;
-    without a checksum nothing proves it is current, so it is downloaded again.
+    A complete file found before waiting is reused only when ``expected_sha256`` is given and
+    matches; without a checksum nothing proves it is current, so it is downloaded again.
 
-    :returns: the final path (not yet verified against ``expected_sha256``).
-    :raises DownloadError: see :func:`with_retries`.
+    Bytes go to a temporary file of this download's own, ``<name>.<random>.part``, renamed
+    atomically when complete, so a file under the final name is always whole, and two writers
+    never share a file even where the lock does not reach (a network filesystem mounted without
+    lock support). Resume is kept (a genome set can be gigabytes): a part file left in the
+    directory can only belong to a download that has ended (the lock holder is the only writer),
+    so the lock holder adopts the newest one (a killed run's, or an earlier attempt's) and asks
+    for the rest, see :func:`_Download.attempt`.
+
+    :returns: the verified file.
+    :raises DownloadError: see :func:`with_retries` and :func:`fetch`.
     """
     dest_dir.mkdir(parents=True, exist_ok=True)
     final = dest_dir / download_name(url)
-    part = final.with_name(final.name + ".part")
-    validator_file = final.with_name(final.name + ".part.validator")
-    if final.is_file() and expected_sha256 is not None:
+    seen = _identity(final)
+    with _exclusive_lock(final.with_name(final.name + ".lock")):
+        if _reusable(final, url, expected_sha256, seen):
+            return _verified(final, url, expected_sha256, delete_on_mismatch=True)
+        download = _Download(url, final, timeout=timeout, allow_url=allow_url)
+        try:
+            with_retries(url, download.attempt, retries=retries, backoff=backoff)
+        finally:
+            download.release()
+        return _verified(final, url, expected_sha256, delete_on_mismatch=True)
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """Device, inode and mtime of ``path``: which file is there (None: none)."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_dev, stat.st_ino, stat.st_mtime_ns
+
+
+def _reusable(
+    final: Path, url: str, expected_sha256: str | None, seen: tuple[int, int, int] | None
+) -> bool:
+    """Whether the file under the final name can serve this download (the lock is held).
+
+    :param seen: the file's identity before the lock was awaited; a different one now means a
+        concurrent download of the same URL replaced it while this one waited.
+    """
+    if not final.is_file():
+        return False
+    if expected_sha256 is not None:
         if sha256_file(final)[0] == expected_sha256:
             logger.info("reusing %s for %s (checksum matches)", final, url)
-            return final
+            return True
         logger.info("%s does not match the expected checksum; downloading again", final)
+        return False
+    if _identity(final) != seen:
+        logger.info("reusing %s for %s (downloaded by a concurrent import)", final, url)
+        return True
+    return False
 
-    def attempt() -> Path:
-        offset = part.stat().st_size if part.is_file() else 0
+
+@contextlib.contextmanager
+def _exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold ``flock(LOCK_EX)`` on ``path``, waiting for it; the file is removed on release.
+
+    Removing the lock file keeps the download directory clean, at a cost: a waiter may get the
+    lock on a file that was unlinked meanwhile while a newcomer locks a fresh one. So the lock
+    counts only if the file locked is still the one under ``path``; otherwise lock again. The
+    kernel drops a ``flock`` when its holder dies, so a killed download blocks nobody.
+    """
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            held = os.fstat(fd)
+            current = os.stat(path)
+        except FileNotFoundError:
+            os.close(fd)
+            continue
+        except BaseException:
+            os.close(fd)
+            raise
+        if (held.st_dev, held.st_ino) == (current.st_dev, current.st_ino):
+            break
+        os.close(fd)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)  # before unlocking: a waiter then sees it is stale
+        os.close(fd)
+
+
+class _Download:
+    """One download of ``url`` into ``final`` through a part file of its own (lock held)."""
+
+    def __init__(
+        self,
+        url: str,
+        final: Path,
+        *,
+        timeout: float,
+        allow_url: Callable[[str], bool] | None,
+    ) -> None:
+        self.url = url
+        self.final = final
+        self.timeout = timeout
+        self.allow_url = allow_url
+        self.validator_file = final.with_name(final.name + ".part.validator")
+        self.part = self._adopt_part() or self._new_part()
+
+    def _adopt_part(self) -> Path | None:
+        """The newest part file an ended download of this URL left (others are deleted)."""
+        pattern = glob.escape(self.final.name) + ".*part"  # <name>.part (older) or <name>.*.part
+        parts = sorted(self.final.parent.glob(pattern), key=lambda p: p.stat().st_mtime_ns)
+        for stale in parts[:-1]:
+            stale.unlink(missing_ok=True)
+        return parts[-1] if parts else None
+
+    def _new_part(self) -> Path:
+        with tempfile.NamedTemporaryFile(
+            dir=self.final.parent, prefix=self.final.name + ".", suffix=".part", delete=False
+        ) as handle:
+            return Path(handle.name)
+
+    def release(self) -> None:
+        """After the last attempt: an empty part file is removed, a partial one kept for the
+        next download of the URL to resume."""
+        with contextlib.suppress(FileNotFoundError):
+            if self.part.stat().st_size == 0:
+                self.part.unlink()
+
+    def _restart(self) -> None:
+        self.part.write_bytes(b"")
+
+    def attempt(self) -> Path:
+        """One request; appends to the part file and renames it when complete.
+
+        If the part file holds bytes, the request asks for the rest with ``Range:
+        bytes=<size>-`` and ``If-Range`` (the ETag or Last-Modified recorded when the download
+        started, so a changed file is not spliced). A ``206`` answer is appended, a ``200``
+        answer restarts cleanly.
+        """
+        url = self.url
+        offset = self.part.stat().st_size
         headers = {"Accept-Encoding": "identity"}
         if offset:
             headers["Range"] = f"bytes={offset}-"
-            if validator_file.is_file():
-                headers["If-Range"] = validator_file.read_text().strip()
+            if self.validator_file.is_file():
+                headers["If-Range"] = self.validator_file.read_text().strip()
         try:
-            response = http_get(url, headers=headers, timeout=timeout)
+            response = http_get(
+                url, headers=headers, timeout=self.timeout, allow_url=self.allow_url
+            )
         except urllib.error.HTTPError as exc:
             if exc.code == 416 and offset:
                 # the part file is as long as the remote file or longer: it cannot be
                 # trusted as a prefix, so start over at once (no retry used up)
                 exc.close()
                 logger.info("%s: resumed range not satisfiable; restarting download", url)
-                part.unlink(missing_ok=True)
-                return attempt()
+                self._restart()
+                return self.attempt()
             raise
         with response:
             status = response.status
@@ -317,7 +456,7 @@ def download_http(
                 content_range = response.headers.get("Content-Range")
                 match = _CONTENT_RANGE_RE.match(content_range or "")
                 if not match or int(match.group(1)) != offset:
-                    part.unlink(missing_ok=True)
+                    self._restart()
                     raise TransientError(
                         f"206 answer with Content-Range {content_range!r} for a request from "
                         f"byte {offset}; restarting"
@@ -332,21 +471,19 @@ def download_http(
                 validator = response.headers.get("ETag") or response.headers.get("Last-Modified")
                 # a weak ETag must not be used in If-Range
                 if validator and not validator.startswith("W/"):
-                    validator_file.write_text(validator)
+                    self.validator_file.write_text(validator)
                 else:
-                    validator_file.unlink(missing_ok=True)
+                    self.validator_file.unlink(missing_ok=True)
             else:
                 raise TransientError(f"unexpected HTTP {status} {response.reason}")
             length = response.headers.get("Content-Length")
             expected_size = offset + int(length) if length and length.isdigit() else None
-            with part.open(mode) as out:
+            with self.part.open(mode) as out:
                 while block := response.read(CHUNK_SIZE):
                     out.write(block)
                 written = out.tell()
         if expected_size is not None and written != expected_size:
             raise TransientError(f"body ended at byte {written} of {expected_size}")
-        os.replace(part, final)
-        validator_file.unlink(missing_ok=True)
-        return final
-
-    return with_retries(url, attempt, retries=retries, backoff=backoff)
+        os.replace(self.part, self.final)
+        self.validator_file.unlink(missing_ok=True)
+        return self.final

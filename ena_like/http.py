@@ -150,9 +150,53 @@ def _status_hint(status: int) -> str:
     return "The request was rejected; check the URL"
 
 
-def http_get(url: str, *, headers: dict[str, str] | None = None, timeout: float):
-    """Open ``url`` with the project's User-Agent; the caller closes the response."""
+def http_get(
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    timeout: float,
+    allow_url: Callable[[str], bool] | None = None,
+):
+    """Open ``url`` with the project's User-Agent; the caller closes the response.
+
+    :param allow_url: a policy asked about ``url`` and about every redirect target before it is
+        requested, so a URL that passed a sandbox check cannot hand the request on to a host the
+        check would have refused (urllib follows redirects silently, up to 10 hops, also to
+        ``ftp://``). None: every URL is allowed.
+    :raises DownloadError: the policy refused ``url`` or a redirect target (never retried:
+        asking again gets the same redirect).
+    """
     request = urllib.request.Request(
         url, headers={"User-Agent": "emgsonar-download/1", **(headers or {})}
     )
-    return urllib.request.urlopen(request, timeout=timeout)
+    if allow_url is None:
+        return urllib.request.urlopen(request, timeout=timeout)
+    if not allow_url(url):
+        raise _refused(url, url)
+    opener = urllib.request.build_opener(_CheckedRedirects(url, allow_url))
+    return opener.open(request, timeout=timeout)
+
+
+class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to a URL the policy allows (asked on every hop)."""
+
+    def __init__(self, source: str, allow_url: Callable[[str], bool]) -> None:
+        super().__init__()
+        self.source = source
+        self.allow_url = allow_url
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if not self.allow_url(newurl):
+            fp.close()
+            raise _refused(self.source, newurl)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _refused(source: str, url: str) -> DownloadError:
+    where = "" if url == source else f"redirected to {url}, "
+    return DownloadError(
+        f"{where}not a URL this download may fetch",
+        path=source,
+        hint="Only URLs under the allowed prefixes are fetched, redirect targets included; "
+        "use the final URL if it is allowed, or ask the operator to allow its prefix",
+    )

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.download.localserver import LocalServer, Record, ServerState, _Server, rsv_records
+from tests.download.localserver import LocalServer, Record, ServerState, rsv_records, serving
 
 
 @pytest.fixture(scope="session")
@@ -20,16 +19,8 @@ def ena_records(shared_data: Path) -> list[Record]:
 def server(ena_records: list[Record]) -> Iterator[LocalServer]:
     """A fresh local server per test, holding the RSV records as its ENA content."""
     state = ServerState(records={r.accession: r for r in ena_records})
-    httpd = _Server(state)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    host, port = httpd.server_address[:2]
-    try:
-        yield LocalServer(state, f"http://{host}:{port}")
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
+    with serving(state) as server:
+        yield server
 
 
 @pytest.fixture

@@ -8,10 +8,12 @@ tests can assert what was (not) asked, e.g. a ``Range`` header or the absence of
 
 from __future__ import annotations
 
+import contextlib
 import lzma
 import re
 import threading
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -64,6 +66,12 @@ class ServerState:
     ena_strict_batches: bool = False
     #: Range requests are answered with the whole file (200), like a server without ranges
     ignore_range: bool = False
+    #: /held/<name>: a GET without Range sends this many body bytes, then waits for ``release``
+    #: (so a test can act while a download is under way); a Range request is served at once
+    hold_after: int = 1000
+    release: threading.Event = field(default_factory=threading.Event)
+    #: path -> Location: answered with a 302 (checked before any other route)
+    redirects: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def paths(self) -> list[str]:
@@ -83,7 +91,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._route(urllib.parse.urlsplit(self.path).path)
 
     def _route(self, path: str) -> None:
-        if path.startswith("/files/"):
+        if path in self.server.state.redirects:
+            self.send_response(302)
+            self.send_header("Location", self.server.state.redirects[path])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif path.startswith("/held/"):
+            self._held(path.removeprefix("/held/"))
+        elif path.startswith("/files/"):
             self._send_file(path.removeprefix("/files/"))
         elif path.startswith("/drop-once/"):
             self._drop_once(path.removeprefix("/drop-once/"))
@@ -148,6 +163,22 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
         self.close_connection = True  # the client sees a short body
 
+    def _held(self, name: str) -> None:
+        state = self.server.state
+        if "Range" in self.headers:
+            self._send_file(name)
+            return
+        body = state.files[name]
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("ETag", f'"{len(body)}-{hash(body) & 0xFFFF:x}"')
+        self.end_headers()
+        with contextlib.suppress(OSError):  # the client may be killed meanwhile
+            self.wfile.write(body[: state.hold_after])
+            self.wfile.flush()
+            state.release.wait(60)
+            self.wfile.write(body[state.hold_after :])
+
     def _fail_then_route(self, rest: str) -> None:
         """``/fail/<route>``: 503 for the first answers, then whatever ``<route>`` answers."""
         state = self.server.state
@@ -209,6 +240,22 @@ class _Server(ThreadingHTTPServer):
         self.state = state
 
 
+@contextlib.contextmanager
+def serving(state: ServerState) -> Iterator[LocalServer]:
+    """Run a server on a free port of 127.0.0.1 for the duration of the block."""
+    httpd = _Server(state)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    host, port = httpd.server_address[:2]
+    try:
+        yield LocalServer(state, f"http://{host}:{port}")
+    finally:
+        state.release.set()  # no handler left waiting
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
 @dataclass
 class LocalServer:
     state: ServerState
@@ -240,4 +287,10 @@ def rsv_records(shared_data: Path) -> list[Record]:
 
 
 def part_path(dest_dir: Path, url: str) -> Path:
-    return dest_dir / (download_name(url) + ".part")
+    """A part file as an ended download of ``url`` leaves it (``<name>.<random>.part``)."""
+    return dest_dir / (download_name(url) + ".ended4x2q.part")
+
+
+def part_files(dest_dir: Path) -> list[Path]:
+    """Part files of any download in ``dest_dir``."""
+    return sorted(dest_dir.glob("*.part"))

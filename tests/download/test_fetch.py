@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from emgsonar.errors import InputFormatError, NotFoundError
 from ena_like.download import FetchedFile, download_name, fetch
 from ena_like.http import DownloadError
-from tests.download.localserver import LocalServer, part_path
+from tests.download.localserver import LocalServer, part_files, part_path
 
 FAST = {"backoff": (0,), "timeout": 5}
 
@@ -112,20 +113,27 @@ def test_dropped_connection_is_resumed_with_a_range_request(
     assert "Range" not in first.headers
     assert second.headers["Range"] == "bytes=40000-"
     assert second.headers["If-Range"] == f'"{len(genome_bytes)}-{hash(genome_bytes) & 0xFFFF:x}"'
-    assert not part_path(tmp_path, url).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [fetched.path.name]
 
 
+@pytest.mark.parametrize("older_name", [False, True], ids=["own-part", "plain-part"])
 def test_part_file_from_an_earlier_run_is_resumed(
-    server: LocalServer, genome_bytes: bytes, tmp_path: Path
+    server: LocalServer, genome_bytes: bytes, tmp_path: Path, older_name: bool
 ) -> None:
     server.state.files["rsv.fasta"] = genome_bytes
     url = server.file_url("files", "rsv.fasta")
-    part_path(tmp_path, url).write_bytes(genome_bytes[:12345])
+    # <name>.part is what downloads wrote before each had a part file of its own
+    part = tmp_path / (download_name(url) + ".part") if older_name else part_path(tmp_path, url)
+    part.write_bytes(genome_bytes[:12345])
+    older = tmp_path / (download_name(url) + ".older.part")
+    older.write_bytes(b"an earlier attempt, superseded")
+    os.utime(older, ns=(0, 0))  # the oldest: not resumed, but removed
 
     fetched = fetch(url, tmp_path, **FAST)
 
     assert fetched.path.read_bytes() == genome_bytes
     assert [r.headers.get("Range") for r in server.state.requests] == ["bytes=12345-"]
+    assert part_files(tmp_path) == []
 
 
 def test_server_without_range_support_restarts_cleanly(
