@@ -162,7 +162,8 @@ def http_get(
     :param allow_url: a policy asked about ``url`` and about every redirect target before it is
         requested, so a URL that passed a sandbox check cannot hand the request on to a host the
         check would have refused (urllib follows redirects silently, up to 10 hops, also to
-        ``ftp://``). None: every URL is allowed.
+        ``ftp://``). None: every URL is allowed. A policy may raise its own error instead of
+        returning False (e.g. the web API's 403 naming its setting): it propagates unchanged.
     :raises DownloadError: the policy refused ``url`` or a redirect target (never retried:
         asking again gets the same redirect).
     """

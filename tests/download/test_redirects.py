@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from emgsonar.errors import PermissionDeniedError
 from ena_like.download import fetch
 from ena_like.http import DownloadError
 from tests.download.localserver import LocalServer, ServerState, serving
@@ -81,3 +82,21 @@ def test_without_a_policy_redirects_are_followed_anywhere(
         fetched = fetch(server.file_url("a", "rsv.fasta"), tmp_path, **FAST)
 
     assert fetched.path.read_bytes() == genome_bytes  # operators' imports are not sandboxed
+
+
+def test_an_error_raised_by_the_policy_propagates_unchanged(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    server.state.redirects = {"/a/rsv.fasta": "http://198.51.100.1/rsv.fasta"}
+    url = server.file_url("a", "rsv.fasta")
+
+    def policy(candidate: str) -> bool:
+        if candidate != url:
+            raise PermissionDeniedError("outside the sandbox", path=candidate)
+        return True
+
+    with pytest.raises(PermissionDeniedError) as info:
+        fetch(url, tmp_path, allow_url=policy, retries=3, **FAST)
+
+    assert str(info.value) == "http://198.51.100.1/rsv.fasta: outside the sandbox."
+    assert server.state.paths() == ["/a/rsv.fasta"]
