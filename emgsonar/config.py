@@ -57,6 +57,9 @@ class SlurmConfig(BaseModel):
     poll_seconds: float = 1.0
     #: a job not seen by the scheduler for this long is classified as lost
     lost_after_seconds: float = 120.0
+    #: a job that exited 0 waits this long for its result file to show up (a shared file
+    #: system shows a rename made on another node late) before it counts as failed
+    result_grace_seconds: float = Field(default=60.0, ge=0)
     max_resubmits: int = 2
     #: the python that runs job scripts; default: the interpreter of the submitting process
     python: Path | None = None

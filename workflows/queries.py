@@ -39,6 +39,7 @@ def job_summary(job: ClusterJob) -> dict[str, Any]:
         "job_id": job.job_id,
         "state": job.state,
         "attempts": job.attempts,
+        "reason": job.reason,
     }
 
 

@@ -336,6 +336,18 @@ def test_slurm_executor_gives_the_same_database_as_local(
         run = ImportRun.objects.get(kind="samples")
         assert run.state == "completed"
         assert {j["backend"] for j in run.summary["cluster_jobs"]} == {executor}
+        if executor == "slurm":
+            # the align step was ONE job array: its 3 chunks (12 records / 4) are its tasks
+            names = {
+                job.job_id.partition("_")[0]: job.spec["name"]
+                for job in ClusterJob.objects.filter(import_run=run)
+            }
+            assert len(names) == 1, names
+            tasks = sorted(
+                job.job_id.partition("_")[2] for job in ClusterJob.objects.filter(import_run=run)
+            )
+            assert tasks == ["1", "2", "3"]
+            assert set(names.values()) <= {f"emgsonar-run{run.pk}-align-{i}" for i in (1, 2, 3)}
         contents[executor] = db_contents()
     assert contents["slurm"] == contents["local"]
     assert len(contents["slurm"]["samples"]) == 12

@@ -22,8 +22,9 @@ from workflows.cluster.slurmrest import SlurmRestBackend
 
 #: the job every test runs: the calling engine's contract in miniature. It sleeps (only on the
 #: first attempt, so a resubmission is quick), fails on request (exit 1, no result, or by using
-#: far more memory than any test job asks for), and otherwise writes its result
-#: atomically with the helper real chunk jobs use.
+#: far more memory than any test job asks for), writes its result beside its place and exits
+#: (``late``: the test plays a shared file system that shows it later), and otherwise writes
+#: its result atomically with the helper real chunk jobs use.
 JOB_CODE = """
 import os, sys, time
 from pathlib import Path
@@ -37,6 +38,9 @@ if mode == 'fail':
     print(f'boom: chunk {out.stem} is broken', file=sys.stderr)
     sys.exit(1)
 if mode == 'noresult':
+    sys.exit(0)
+if mode == 'late':  # the result written beside its place; the test moves it there later
+    write_result_atomically(out.with_suffix('.late'), 'late\\n')
     sys.exit(0)
 if mode == 'oom':
     hog = b'x' * (800 * 1024 * 1024)  # written, so resident (not lazily zeroed pages)

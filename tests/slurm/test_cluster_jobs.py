@@ -18,7 +18,13 @@ from django.db import connection
 
 from emgsonar.config import Executor, SlurmApi, SlurmConfig
 from tests.conftest import REPO_ROOT
-from workflows.cluster.backend import ClusterBackend, JobSpec, JobState, write_result_atomically
+from workflows.cluster.backend import (
+    ClusterBackend,
+    JobSpec,
+    JobState,
+    ResultGrace,
+    write_result_atomically,
+)
 from workflows.cluster.jobs import (
     ClusterJobError,
     ResubmitPolicy,
@@ -178,6 +184,43 @@ def test_failing_job_exhausts_policy_with_log_tail(make_spec, backend):
 
 def test_exit_zero_without_result_is_failed(make_spec, backend):
     """A job is completed only when its result file exists, whatever its exit code."""
+    spec = make_spec("noresult", mode="noresult")
+    with pytest.raises(ClusterJobError, match="exited 0 but wrote no result file"):
+        run_jobs([spec], backend, ResubmitPolicy(max_resubmits=0), poll_seconds=POLL)
+    job = ClusterJob.objects.get()
+    assert (job.state, job.exit_code, job.attempts) == ("failed", "0", 1)
+
+
+def test_result_file_that_appears_late_is_waited_for(make_spec, backend):
+    """A job that exited 0 before its result file was visible here (a shared file system shows
+    another node's rename late) completes on its first attempt within the grace period."""
+    backend.result_grace = ResultGrace(30.0)
+    spec = make_spec("late", mode="late")
+    written = spec.result_path.with_suffix(".late")
+    seen: list[str] = []
+
+    def shared_file_system() -> None:
+        deadline = time.monotonic() + TIMEOUT
+        while not written.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(5.0)  # the job has exited by now; its rename shows up here only now
+        seen.append(ClusterJob.objects.get().reason)
+        written.rename(spec.result_path)
+        connection.close()
+
+    mover = threading.Thread(target=shared_file_system)
+    mover.start()
+    try:
+        (job,) = run_jobs([spec], backend, ResubmitPolicy(max_resubmits=2), poll_seconds=POLL)
+    finally:
+        mover.join()
+    assert (job.state, job.exit_code, job.attempts) == ("completed", "0", 1)
+    assert seen == ["exited 0, waiting for its result file"]
+
+
+def test_exit_zero_without_result_is_failed_after_the_grace(make_spec, backend):
+    """The grace period ends: no result file by then is a failure, as without one."""
+    backend.result_grace = ResultGrace(2.0)
     spec = make_spec("noresult", mode="noresult")
     with pytest.raises(ClusterJobError, match="exited 0 but wrote no result file"):
         run_jobs([spec], backend, ResubmitPolicy(max_resubmits=0), poll_seconds=POLL)

@@ -17,6 +17,7 @@ from workflows.cluster.jobs import (
     ResubmitPolicy,
     attach_or_submit_array,
     wait_for_jobs,
+    wait_for_leading_jobs,
 )
 from workflows.cluster.slurm import SlurmCliBackend
 from workflows.cluster.slurmrest import SlurmRestBackend
@@ -162,6 +163,23 @@ def test_rerun_attaches_to_live_tasks_and_resubmits_only_the_failed_one(make_spe
         wait_for_jobs(
             rerun, backend, ResubmitPolicy(max_resubmits=0), poll_seconds=POLL, timeout_seconds=60
         )
+
+
+def test_leading_jobs_are_returned_in_order_and_a_failed_first_one_raises_at_the_end(
+    make_spec, backend
+):
+    """``wait_for_leading_jobs`` gives back the completed jobs from the first one on, never one
+    behind a job that cannot complete; when the first cannot, it raises after the others end."""
+    policy = ResubmitPolicy(max_resubmits=0)
+    specs = _tasks(make_spec, "lead", 3)
+    specs[1] = make_spec("lead-2", mode="fail")
+    rows = attach_or_submit_array(specs, backend, name="lead")
+    leading = wait_for_leading_jobs(rows, backend, policy, poll_seconds=POLL, timeout_seconds=60)
+    assert [row.pk for row in leading] == [rows[0].pk]
+    with pytest.raises(ClusterJobError, match=r"'test:.*lead-2' .* is failed, exit code 1"):
+        wait_for_leading_jobs(rows[1:], backend, policy, poll_seconds=POLL, timeout_seconds=60)
+    states = {row.key.split(":")[-1]: row.state for row in ClusterJob.objects.all()}
+    assert states == {"lead-1": "completed", "lead-2": "failed", "lead-3": "completed"}
 
 
 @pytest.mark.slurm

@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -389,15 +390,59 @@ def write_script(spec: JobSpec | ArraySpec, script: str) -> None:
     spec.script_path.chmod(0o755)
 
 
-def finished_status(spec: JobSpec, exit_code: int | None, raw: str, reason: str = "") -> JobStatus:
-    """Classify a job that ran to its end: completed needs exit 0 *and* the result file."""
+def finished_status(
+    spec: JobSpec,
+    exit_code: int | None,
+    raw: str,
+    reason: str = "",
+    *,
+    waited: float = 0.0,
+    grace: float = 0.0,
+) -> JobStatus:
+    """Classify a job that ran to its end: completed needs exit 0 *and* the result file.
+
+    :param waited: seconds since the job was first seen finished (see :class:`ResultGrace`).
+    :param grace: how long a job that exited 0 may wait for its result file to show up (a
+        shared file system can show another node's rename late); running until then.
+    """
     if exit_code == 0:
         if spec.result_exists():
             return JobStatus(JobState.COMPLETED, 0, reason, raw)
+        if waited < grace:
+            return JobStatus(JobState.RUNNING, None, "exited 0, waiting for its result file", raw)
         return JobStatus(
             JobState.FAILED, 0, f"exited 0 but wrote no result file {spec.result_path}", raw
         )
     return JobStatus(JobState.FAILED, exit_code, reason or f"exit code {exit_code}", raw)
+
+
+class ResultGrace:
+    """:func:`finished_status` with a grace period for the result file, per job id.
+
+    Why: on a shared file system the rename a job made on its node can become visible here
+    seconds later, and judging "exited 0 but no result file" at once would resubmit work that
+    is done. The period starts when this process first sees the job finished (a restarted
+    watcher starts it again: at worst one more period of waiting).
+
+    :param seconds: the grace (``EMGSONAR_SLURM__RESULT_GRACE_SECONDS``); 0: none.
+    """
+
+    def __init__(self, seconds: float = 0.0) -> None:
+        self.seconds = seconds
+        self._finished_since: dict[str, float] = {}
+
+    def status(
+        self, job_id: str, spec: JobSpec, exit_code: int | None, raw: str, reason: str = ""
+    ) -> JobStatus:
+        """The :func:`finished_status` of job ``job_id``, running while within the grace."""
+        now = time.time()
+        since = self._finished_since.setdefault(job_id, now)
+        status = finished_status(
+            spec, exit_code, raw, reason, waited=now - since, grace=self.seconds
+        )
+        if status.state is not JobState.RUNNING:
+            self._finished_since.pop(job_id, None)
+        return status
 
 
 def unknown_status(

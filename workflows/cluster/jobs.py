@@ -11,6 +11,7 @@ functions in tasks and tests call them directly.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections import Counter
@@ -398,21 +399,73 @@ def wait_for_jobs(
     :raises ClusterJobError: some jobs did not complete and the policy is exhausted, or the
         timeout passed.
     """
+    result = _watch(jobs, backend, policy, poll_seconds, on_progress, timeout_seconds)
+    failed = [job for job in result if job.state != ClusterJob.State.COMPLETED]
+    if failed:
+        raise _failure_error(failed, len(result))
+    return result
+
+
+def wait_for_leading_jobs(
+    jobs: Sequence[ClusterJob],
+    backend: ClusterBackend,
+    policy: ResubmitPolicy | None = None,
+    poll_seconds: float | None = None,
+    on_progress: ProgressCallback | None = None,
+    timeout_seconds: float | None = None,
+) -> list[ClusterJob]:
+    """:func:`wait_for_jobs` that returns as soon as the *first* job has completed, with every
+    completed job right after it (the leading run of completed jobs).
+
+    Why: a flow loads chunk results in chunk order (what a chunk's load writes can depend on
+    the chunks before it) while later jobs still run; it calls this again with the rest, and
+    each poll is still one scheduler call for all of them. When the first job cannot complete,
+    it raises once no job is pending or running (the others that can complete do, and a re-run
+    reuses them).
+
+    :returns: the leading completed rows (at least one), refreshed, in the order given.
+    :raises ClusterJobError: the first job did not complete and the policy is exhausted, or
+        the timeout passed.
+    """
+
+    def first_completed(rows: Sequence[ClusterJob]) -> bool:
+        return rows[0].state == ClusterJob.State.COMPLETED
+
+    rows = _watch(
+        jobs, backend, policy, poll_seconds, on_progress, timeout_seconds, until=first_completed
+    )
+    leading = list(itertools.takewhile(lambda job: job.state == ClusterJob.State.COMPLETED, rows))
+    if not leading:
+        failed = [job for job in rows if job.state != ClusterJob.State.COMPLETED]
+        raise _failure_error(failed, len(rows))
+    return leading
+
+
+def _is_live(job: ClusterJob) -> bool:
+    return job.state in (ClusterJob.State.PENDING, ClusterJob.State.RUNNING)
+
+
+def _watch(
+    jobs: Iterable[ClusterJob],
+    backend: ClusterBackend,
+    policy: ResubmitPolicy | None,
+    poll_seconds: float | None,
+    on_progress: ProgressCallback | None,
+    timeout_seconds: float | None,
+    until: Callable[[Sequence[ClusterJob]], bool] | None = None,
+) -> list[ClusterJob]:
+    """Poll (one :meth:`~ClusterBackend.status_many` per round) until no job is pending or
+    running, or ``until`` the rows holds; the rows, refreshed, in the order given."""
     policy = policy or ResubmitPolicy.from_config()
     if poll_seconds is None:
         poll_seconds = settings.EMGSONAR_CONFIG.slurm.poll_seconds
     order = [job.pk for job in jobs]
-    by_pk: dict[int, ClusterJob] = {}
     deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
     last_counts: dict[str, int] | None = None
     while True:
         _close_stale_connections()
         by_pk = {job.pk: job for job in ClusterJob.objects.filter(pk__in=order)}
-        live = [
-            job
-            for job in by_pk.values()
-            if job.state in (ClusterJob.State.PENDING, ClusterJob.State.RUNNING)
-        ]
+        live = [job for job in by_pk.values() if _is_live(job)]
         queries = [
             (job.job_id, JobSpec.model_validate(job.spec), _epoch(job.last_seen)) for job in live
         ]
@@ -428,13 +481,10 @@ def wait_for_jobs(
         if on_progress is not None and counts != last_counts:
             on_progress(counts)
         last_counts = counts
-        active = [
-            job
-            for job in by_pk.values()
-            if job.state in (ClusterJob.State.PENDING, ClusterJob.State.RUNNING)
-        ]
-        if not active:
-            break
+        rows = [by_pk[pk] for pk in order]
+        active = [job for job in rows if _is_live(job)]
+        if not active or (until is not None and until(rows)):
+            return rows
         if deadline is not None and time.monotonic() > deadline:
             raise ClusterJobError(
                 f"{len(active)} cluster job(s) still pending or running after "
@@ -445,11 +495,6 @@ def wait_for_jobs(
             )
         _close_stale_connections()
         time.sleep(poll_seconds)
-    result = [by_pk[pk] for pk in order]
-    failed = [job for job in result if job.state != ClusterJob.State.COMPLETED]
-    if failed:
-        raise _failure_error(failed, len(result))
-    return result
 
 
 def run_jobs(

@@ -20,6 +20,7 @@ from workflows.cluster.backend import (
     JobSpec,
     JobState,
     JobStatus,
+    ResultGrace,
     finished_status,
     render_job_script,
     tail_file,
@@ -60,11 +61,13 @@ class LocalBackend:
         python: Path | None = None,
         project_dir: Path,
         lost_after_seconds: float = 0.0,
+        result_grace_seconds: float = 0.0,
     ) -> None:
         self.max_workers = max_workers
         self.python = python or Path(sys.executable)
         self.project_dir = project_dir
         self.lost_after_seconds = lost_after_seconds
+        self.result_grace = ResultGrace(result_grace_seconds)
         self._pool = ThreadPoolExecutor(max_workers, thread_name_prefix="emgsonar-local-job")
         self._jobs: dict[str, _LocalJob] = {}
         self._lock = threading.Lock()
@@ -130,7 +133,7 @@ class LocalBackend:
         if job.returncode is None:
             return JobStatus(JobState.RUNNING, None, "", "RUNNING")
         if job.returncode == 0:
-            return finished_status(spec, 0, "COMPLETED")
+            return self.result_grace.status(job_id, spec, 0, "COMPLETED")
         # Slurm's words for the same outcome, so both executors record identical rows
         return finished_status(spec, job.returncode, "FAILED", "NonZeroExitCode")
 

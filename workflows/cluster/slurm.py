@@ -14,7 +14,7 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -24,6 +24,7 @@ from workflows.cluster.backend import (
     JobSpec,
     JobState,
     JobStatus,
+    ResultGrace,
     finished_status,
     render_array_script,
     render_job_script,
@@ -104,6 +105,7 @@ class SlurmCliBackend:
         bin_dir: Path | None = None,
         conf: Path | None = None,
         lost_after_seconds: float = 120.0,
+        result_grace_seconds: float = 0.0,
         command_timeout: float = 60.0,
     ) -> None:
         self.python = python or Path(sys.executable)
@@ -114,6 +116,7 @@ class SlurmCliBackend:
         self.bin_dir = bin_dir
         self.conf = conf
         self.lost_after_seconds = lost_after_seconds
+        self.result_grace = ResultGrace(result_grace_seconds)
         self.command_timeout = command_timeout
         self._unseen_since: dict[str, float] = {}
 
@@ -134,6 +137,7 @@ class SlurmCliBackend:
             "bin_dir": config.bin_dir,
             "conf": config.slurm_conf(),
             "lost_after_seconds": config.lost_after_seconds,
+            "result_grace_seconds": config.result_grace_seconds,
         }
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -250,7 +254,11 @@ class SlurmCliBackend:
     ) -> JobStatus:
         """:func:`classify` a job Slurm listed; a state this code does not know (a newer
         Slurm) is waited on like an unknown job, and the grace period decides."""
-        status = classify(spec, raw, reason, exit_code)
+
+        def finished(spec: JobSpec, code: int | None, raw: str, reason: str) -> JobStatus:
+            return self.result_grace.status(job_id, spec, code, raw, reason)
+
+        status = classify(spec, raw, reason, exit_code, finished=finished)
         if status is not None:
             self._unseen_since.pop(job_id, None)
             return status
@@ -329,8 +337,18 @@ def _memory_exceeded(spec: JobSpec) -> bool:
     return _OOM_LINE in last_attempt
 
 
-def classify(spec: JobSpec, raw: str, reason: str, exit_code: int | None) -> JobStatus | None:
+def classify(
+    spec: JobSpec,
+    raw: str,
+    reason: str,
+    exit_code: int | None,
+    *,
+    finished: Callable[[JobSpec, int | None, str, str], JobStatus] = finished_status,
+) -> JobStatus | None:
     """Slurm's view of a job as a :class:`JobStatus`; None for a state not in :data:`STATE_MAP`.
+
+    ``finished`` classifies a ``COMPLETED`` job (by its result file, see
+    :class:`~workflows.cluster.backend.ResultGrace` for the backends' grace period).
 
     A job over its limits says so: ``raw`` ``TIMEOUT`` or ``OUT_OF_MEMORY`` and a reason with
     the limit from the spec (the operator's next step is to raise it). Without cgroups Slurm
@@ -342,7 +360,7 @@ def classify(spec: JobSpec, raw: str, reason: str, exit_code: int | None) -> Job
     if state is None:
         return None
     if raw == "COMPLETED":
-        return finished_status(spec, exit_code, raw, reason)
+        return finished(spec, exit_code, raw, reason)
     if raw == "FAILED" and exit_code == -9 and _memory_exceeded(spec):
         raw = "OUT_OF_MEMORY"
     if raw == "OUT_OF_MEMORY":

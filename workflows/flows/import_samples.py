@@ -2,9 +2,10 @@
 
 ``download`` → ``check metadata`` → ``split`` into chunks of sequences not aligned yet →
 ``plan`` (pause for the operator if samples would have their sequences replaced) → ``align``
-(one job per chunk, local processes or Slurm, through :mod:`workflows.cluster.jobs`)
-→ per chunk, as soon as its job is done: ``annotate`` (mutations, effects) → ``load`` (one
-transaction) → ``apply metadata`` → summary artifact.
+(one job array per run, a task per chunk, local processes or Slurm, through
+:mod:`workflows.cluster.jobs`; one scheduler call per poll) → per chunk, in chunk order, as
+soon as its job is done: ``annotate`` (mutations, effects) → ``load`` (one transaction) →
+``apply metadata`` → summary artifact.
 
 Re-running the same import is cheap and changes nothing: the split leaves out sequences that are
 aligned already, a chunk whose results file exists is not aligned again (results live in a
@@ -20,6 +21,7 @@ import workflows.prefect_utils.django_setup  # noqa: F401
 import dataclasses
 import functools
 import hashlib
+import itertools
 import logging
 import time
 from pathlib import Path
@@ -43,7 +45,12 @@ from ena_like.services.properties import declared_properties
 from ena_like.services.samples import apply_metadata
 from workflows import queries, services
 from workflows.cluster.backend import JobSpec
-from workflows.cluster.jobs import attach_or_submit, get_backend, wait_for_jobs
+from workflows.cluster.jobs import (
+    ClusterJobError,
+    attach_or_submit_array,
+    get_backend,
+    wait_for_leading_jobs,
+)
 from workflows.flows.common import (
     HOOKS,
     download,
@@ -52,6 +59,7 @@ from workflows.flows.common import (
     start_import_run,
 )
 from workflows.flows.params import ImportSamplesParams, flat_parameters
+from workflows.models import ClusterJob
 from workflows.prefect_utils.artifacts import (
     ProgressArtifact,
     admin_url,
@@ -268,25 +276,44 @@ def submit_align_jobs(
     executor: Executor,
     run_id: int,
 ) -> list[ChunkJob]:
-    """One job per chunk with sequences to align, attached to or submitted (never twice)."""
+    """One job per chunk with sequences to align, attached to or submitted (never twice); those
+    to submit go out as ONE job array, so the run is one named line in ``squeue``."""
     manifest = SplitManifest.read(manifest_path)
     backend = get_backend(executor)
     services.update_summary(run_id, align_started_at=time.time())
-    jobs = []
-    for chunk in manifest.chunks:
-        spec = align_job_spec(chunk, reference_file, reference, executor, run_id)
-        job = attach_or_submit(spec, backend, run_id) if spec else None
-        jobs.append(
-            ChunkJob(
-                chunk.index,
-                chunk.key,
-                len(chunk.records),
-                len(chunk.seqhashes),
-                str(spec.result_path) if spec else None,
-                job.pk if job else None,
-            )
+    specs = [
+        align_job_spec(chunk, reference_file, reference, executor, run_id)
+        for chunk in manifest.chunks
+    ]
+    to_run = [spec for spec in specs if spec]
+    rows = iter(
+        attach_or_submit_array(
+            to_run,
+            backend,
+            name=align_array_name(run_id),
+            comment=f"emgsonar import run {run_id}",
+            import_run_id=run_id,
         )
-    return jobs
+        if to_run
+        else []
+    )
+    return [
+        ChunkJob(
+            chunk.index,
+            chunk.key,
+            len(chunk.records),
+            len(chunk.seqhashes),
+            str(spec.result_path) if spec else None,
+            next(rows).pk if spec else None,
+        )
+        for chunk, spec in zip(manifest.chunks, specs, strict=True)
+    ]
+
+
+def align_array_name(run_id: int) -> str:
+    """The job array of a run's align step (what an admin sees in ``squeue``); task *i* is
+    ``<name>-<i>``."""
+    return f"emgsonar-run{run_id}-align"
 
 
 def align_job_spec(
@@ -314,7 +341,7 @@ def align_job_spec(
     ]
     return JobSpec(
         key=f"align:{reference.content_hash[:16]}:{engine}:{key[:40]}",
-        name=f"align-run{run_id}-chunk{chunk.index:05d}",
+        name=f"{align_array_name(run_id)}-{chunk.index}",
         command=command,
         work_dir=root / f"import-{run_id}" / "jobs",
         result_path=result,
@@ -342,14 +369,35 @@ def calling_fingerprint() -> str:
     return digest.hexdigest()
 
 
-@django_task(name="wait-for-chunk", cache_policy=NO_CACHE)
-def wait_for_chunk(job: ChunkJob, executor: Executor, run_id: int) -> None:
-    """Block until the chunk's job completed (resubmitting by policy); record its state."""
-    if job.job_pk is None:
-        return
-    rows = queries.cluster_jobs([job.job_pk])
+@django_task(name="wait-for-chunks", cache_policy=NO_CACHE)
+def wait_for_chunks(jobs: list[ChunkJob], executor: Executor, run_id: int) -> list[ChunkJob]:
+    """Block until the first chunk's job completed (resubmitting by policy); return it and the
+    completed chunks right after it, and record their jobs in the summary.
+
+    All the chunks' jobs are polled with one scheduler call per poll, and the done ones are
+    loaded while the rest still run. In chunk order: an effect of a mutation is annotated by
+    the first chunk that has it, so another order could store another effect. A job that
+    finally failed is recorded too (with its reason, e.g. out of memory or time).
+    """
+    ready = list(itertools.takewhile(lambda job: job.job_pk is None, jobs))
+    if ready:
+        return ready
+    rows = queries.cluster_jobs([job.job_pk for job in jobs if job.job_pk is not None])
     poll = 0.2 if executor is Executor.LOCAL else None
-    (done,) = wait_for_jobs(rows, get_backend(executor), poll_seconds=poll)
+    try:
+        done = wait_for_leading_jobs(rows, get_backend(executor), poll_seconds=poll)
+    except ClusterJobError:
+        rows = queries.cluster_jobs([row.pk for row in rows])
+        _record_jobs(run_id, [row for row in rows if row.state != ClusterJob.State.COMPLETED])
+        raise
+    _record_jobs(run_id, done)
+    done_pks = {row.pk for row in done}
+    leading = itertools.takewhile(lambda job: job.job_pk is None or job.job_pk in done_pks, jobs)
+    return list(leading)
+
+
+def _record_jobs(run_id: int, rows: list[ClusterJob]) -> None:
+    """Add finished jobs (state, attempts, reason) to the summary; the align step's time."""
     summary = services.get_summary(run_id)
     services.record_step(
         run_id,
@@ -357,9 +405,8 @@ def wait_for_chunk(job: ChunkJob, executor: Executor, run_id: int) -> None:
         time.time() - summary.get("align_started_at", 0),
         records=summary.get("counts", {}).get("sequences_to_align"),
     )
-    services.update_summary(
-        run_id, cluster_jobs=[*summary.get("cluster_jobs", []), queries.job_summary(done)]
-    )
+    listed = [*summary.get("cluster_jobs", []), *(queries.job_summary(row) for row in rows)]
+    services.update_summary(run_id, cluster_jobs=listed)
 
 
 @django_task(name="annotate", cache_policy=NO_CACHE)
@@ -485,11 +532,14 @@ def import_samples(
         reference_file = write_reference_file(reference, executor)
         jobs = submit_align_jobs(manifest, reference_file, reference, executor, run_id)
         progress = ProgressArtifact(KIND, run_id, total=len(jobs))
-        for job in jobs:
-            wait_for_chunk(job, executor, run_id)
-            ids = annotate(manifest, job, reference, run_id)
-            load(manifest, job, reference, ids, run_id)
-            progress.advance(note=f"chunk {job.index}: {job.records} records")
+        pending = jobs
+        while pending:
+            ready = wait_for_chunks(pending, executor, run_id)
+            for job in ready:
+                ids = annotate(manifest, job, reference, run_id)
+                load(manifest, job, reference, ids, run_id)
+                progress.advance(note=f"chunk {job.index}: {job.records} records")
+            pending = pending[len(ready) :]
     if table is not None:
         apply_metadata_file(table, reference, run_id)
     count_new_mutations(run_id)
