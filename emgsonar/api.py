@@ -1,5 +1,7 @@
 """The Ninja API: one ``NinjaAPI`` with one router per app."""
 
+from typing import Any
+
 from ninja import NinjaAPI, Schema
 
 import emgsonar
@@ -9,7 +11,31 @@ from emgsonar.rendering import RENDERER
 from ena_like.api import router as samples_router
 from workflows.api import router as imports_router
 
-api = NinjaAPI(
+
+class EmgsonarAPI(NinjaAPI):
+    """NinjaAPI whose OpenAPI document gives JSON-text query parameters (``filters``) their
+    schema as ``content``: Swagger shows the filter schema, schemathesis generates valid
+    filters from it (it reads ``content``, not ``contentSchema``)."""
+
+    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> Any:
+        schema = super().get_openapi_schema(*args, **kwargs)
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                for parameter in operation.get("parameters", []):
+                    _json_text_as_content(parameter)
+        return schema
+
+
+def _json_text_as_content(parameter: dict[str, Any]) -> None:
+    """``schema: {type: string, contentMediaType: application/json, contentSchema: S}`` →
+    ``content: {application/json: {schema: S}}`` (ena_like.schemas.JsonText marks them)."""
+    text = parameter.get("schema", {})
+    if text.get("contentMediaType") == "application/json" and "contentSchema" in text:
+        del parameter["schema"]
+        parameter["content"] = {"application/json": {"schema": text["contentSchema"]}}
+
+
+api = EmgsonarAPI(
     title="emgsonar",
     version=emgsonar.__version__,
     description=(

@@ -2,13 +2,14 @@
 
 import datetime as dt
 import json
-from typing import Any
+from typing import Annotated, Any
 
 from ninja import Field, Schema
 from pydantic import AliasChoices, BaseModel, ConfigDict, field_validator
 
 from emgsonar.pagination import MAX_OFFSET, MAX_PAGE, MAX_ROWS
 from emgsonar.schemas import ErrorOut
+from ena_like.filters.schema import Filter
 
 
 class ValidationErrorOut(ErrorOut):
@@ -34,12 +35,32 @@ class ReferenceParams(ForbidExtra):
         return self.reference_accession or self.reference
 
 
+class JsonText:
+    """Annotation of a parameter that carries JSON text: its JSON Schema gains
+    ``contentMediaType``/``contentSchema`` (a ``$ref`` to ``model``, which lands in the OpenAPI
+    components), and ``emgsonar.api.EmgsonarAPI`` turns those into the parameter's ``content``, the
+    OpenAPI way to say "this query parameter is JSON of that schema"."""
+
+    def __init__(self, model: type[BaseModel]) -> None:
+        self.model = model
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> dict[str, Any]:
+        schema = handler(core_schema)
+        schema["contentMediaType"] = "application/json"
+        schema["contentSchema"] = handler(self.model.__pydantic_core_schema__)
+        return schema
+
+
 class FilterParams(ReferenceParams):
     """A reference and a ``filters`` JSON tree (api.md, Filter items)."""
 
-    filters: str | None = Field(
+    filters: Annotated[str | None, JsonText(Filter)] = Field(
         None,
-        description='JSON: {"andFilter": [...], "orFilter": [...], "label": ..., ...}',
+        description=(
+            "JSON text of a filter (schema Filter): a labelled condition or a group, "
+            '{"andFilter": [{"label": "SNP AA", "value": "S:D614G"}], "orFilter": []}; '
+            "a key the label does not take is a 400 naming the keys it takes"
+        ),
     )
 
 

@@ -177,12 +177,7 @@ class FilterCompiler:
 
     @cached_property
     def gene_symbols(self) -> _LazySymbols:
-        return _LazySymbols(
-            lambda: (
-                {c["symbol"] for c in self._cds}
-                | {c["gene__symbol"] for c in self._cds if c["gene__symbol"]}
-            )
-        )
+        return _LazySymbols(self._gene_names)
 
     @cached_property
     def properties(self) -> dict[str, Property]:
@@ -214,7 +209,7 @@ class FilterCompiler:
         return result
 
     def _condition(self, cond: Condition) -> Q:
-        handler = {
+        handlers: dict[type, Callable[[Any], Q]] = {
             ProfileCondition: self._profile,
             MutationCondition: self._mutation,
             PropertyCondition: self._property,
@@ -223,8 +218,10 @@ class FilterCompiler:
             RepliconCondition: self._replicon,
             ReferenceCondition: self._reference,
             AnnotationCondition: self._annotation,
-        }[type(cond)]
-        q = handler(cond)
+        }
+        # the first class of the condition's MRO with a handler (the six mutation labels
+        # share MutationCondition's)
+        q = next(handlers[c] for c in type(cond).__mro__ if c in handlers)(cond)
         return ~q if cond.exclude else q
 
     # --- mutations ----------------------------------------------------------------------
@@ -266,25 +263,28 @@ class FilterCompiler:
                         term.ids.add(row["id"])
 
     def _target(self, text: str, label: str | None) -> _Target:
+        # sonar's responses mark frameshifting indels ``del:28271*fs``; the mutation is the
+        # same with or without the mark, so a copied label queries as the bare one
+        bare = text.strip().removesuffix("*fs")
         try:
-            # sonar's responses mark frameshifting indels ``del:28271*fs``; the mutation is
-            # the same with or without the mark, so a copied label queries as the bare one
-            parsed = parse_label(text.strip().removesuffix("*fs"), genes=self.gene_symbols)
+            parsed = parse_label(bare, genes=self.gene_symbols)
         except EmgsonarError as exc:
-            raise BadMutationError(
-                f"bad mutation string '{text}'",
-                hint=(exc.hint or "See api.md, mutation syntax").capitalize(),
-            ) from None
+            raise self._unparsable(text, bare, exc) from None
         target = _Target(parsed)
         replicon_id = None
         if parsed.replicon is not None:
             replicon_id = self.replicons.get(parsed.replicon)
+            if replicon_id is None and parsed.gene is not None:
+                raise BadMutationError(
+                    f"'{text}': unknown replicon '{parsed.replicon}' for reference "
+                    f"{self.reference.accession}",
+                    hint=f"Replicons: {_listing(self.replicons)}",
+                )
             if replicon_id is None:
-                known = ", ".join(sorted(self.replicons))
                 raise BadMutationError(
                     f"'{text}': '{parsed.replicon}' is neither a replicon nor a gene of "
                     f"reference {self.reference.accession}",
-                    hint=f"Replicons: {known}",
+                    hint=self._prefix_hint(),
                 )
         if label is not None:
             kind, molecule = label.split()
@@ -317,7 +317,38 @@ class FilterCompiler:
             if found:
                 return found
         raise BadMutationError(
-            f"'{text}': unknown gene or CDS '{symbol}' for reference {self.reference.accession}"
+            f"'{text}': unknown gene or CDS '{symbol}' for reference {self.reference.accession}",
+            hint=f"Genes: {_listing(self._gene_names(replicon_id))}",
+        )
+
+    def _gene_names(self, replicon_id: int | None = None) -> set[str]:
+        """The symbols a mutation prefix may name (CDS and gene symbols, as stored)."""
+        rows = [c for c in self._cds if replicon_id is None or c["replicon_id"] == replicon_id]
+        return {c["symbol"] for c in rows} | {c["gene__symbol"] for c in rows if c["gene__symbol"]}
+
+    def _prefix_hint(self) -> str:
+        return (
+            f"Genes of {self.reference.accession}: {_listing(self._gene_names())}; "
+            f"replicons: {_listing(self.replicons)}"
+        )
+
+    def _unparsable(self, text: str, bare: str, exc: EmgsonarError) -> BadMutationError:
+        """Why ``text`` is no mutation: a well-formed AA label whose prefix is no gene of the
+        reference (``Spike:L452R``) names the genes; anything else is a bad string."""
+        try:
+            # without gene list a single prefix is read as a gene
+            as_gene = parse_label(bare)
+        except EmgsonarError:
+            as_gene = None
+        # (two prefixes parse the same either way, so only a single prefix gets here)
+        if as_gene is not None and as_gene.gene is not None:
+            return BadMutationError(
+                f"'{text}': unknown gene '{as_gene.gene}' for reference {self.reference.accession}",
+                hint=self._prefix_hint(),
+            )
+        return BadMutationError(
+            f"bad mutation string '{text}'",
+            hint=(exc.hint or "See api.md, mutation syntax").capitalize(),
         )
 
     def single_mutation(self) -> tuple[str, int] | None:
@@ -466,6 +497,18 @@ class FilterCompiler:
             **{f"{cond.property_name}__{lookup}": value},
         ).values("mutation_id")
         return Q(nt_mutation_ids__overlap=ArraySubquery(effects))
+
+
+#: names listed in an error message at most (a bacterial reference has thousands of genes)
+_LISTED = 40
+
+
+def _listing(names: Iterable[str]) -> str:
+    """``names`` sorted and comma separated, cut after :data:`_LISTED` with the count left."""
+    ordered = sorted(names, key=lambda n: (n.casefold(), n))
+    if len(ordered) <= _LISTED:
+        return ", ".join(ordered) or "none"
+    return ", ".join(ordered[:_LISTED]) + f", … ({len(ordered) - _LISTED} more)"
 
 
 def _qc_status(lookup: str, value: Any) -> tuple[str, Any]:

@@ -15,6 +15,13 @@ class UnknownLabelError(FilterError):
     code: ClassVar[str] = "unknown_label"
 
 
+class UnknownKeyError(FilterError):
+    """A key the item's label (or a filter group) does not take: a typo must not widen the
+    answer to every sample."""
+
+    code: ClassVar[str] = "unknown_filter_key"
+
+
 class UnknownPropertyError(FilterError):
     code: ClassVar[str] = "unknown_property"
 

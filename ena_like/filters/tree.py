@@ -1,20 +1,32 @@
 """Parse sonar's ``filters`` JSON into a typed tree.
 
-Shape (api.md): ``{"label": ..., <fields>, "andFilter": [...], "orFilter": [...]}``, meaning
+Shape (api.md): ``{"label": ..., <keys>, "andFilter": [...], "orFilter": [...]}``, meaning
 (own condition AND every andFilter item) OR each orFilter item; items nest the same way. Each
-condition is validated by the pydantic model of its label, so a wrong field type is reported
-here, before any database work. Unknown keys in an item are ignored, as sonar does (frontends
-send UI state along); unknown *labels* are an error.
+condition is validated by the pydantic model of its label, and those models are the one table
+of what a label takes (:data:`LABEL_KEYS`, :func:`filter_json_schema`): a key the label does not
+take is an error naming it and the keys it does take, because an ignored typo (``"excluded"``,
+``"andFliter"``) silently widens the answer to every sample. The keys sonar's frontend and CLI
+send (UI state like ``isVisible`` too) are fields of the models, so they keep working.
 """
 
 import ast
+import difflib
 import json
 import re
-from typing import Any, Literal
+from itertools import combinations
+from typing import Any, ClassVar, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from ena_like.filters.errors import FilterError, UnknownLabelError
+from ena_like.filters.errors import FilterError, UnknownKeyError, UnknownLabelError
 
 FilterType = Literal[
     "exact",
@@ -37,80 +49,202 @@ FilterType = Literal[
     "iendswith",
 ]
 
+#: the keys that nest items; every item may carry them, with or without a label
+GROUP_KEYS = ("andFilter", "orFilter")
+
+
+def _wire_keys(field_name: str, info: Any) -> tuple[str, ...]:
+    """The JSON keys a model field is read from (its alias choices, alias or name)."""
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices):
+        return tuple(c for c in alias.choices if isinstance(c, str))
+    if isinstance(alias, str):
+        return (alias,)
+    return (info.alias or field_name,)
+
+
+def _document_alternatives(schema: dict[str, Any], model: type["Condition"]) -> None:
+    """JSON Schema of a condition: every alias choice is a property (pydantic shows only the
+    first), at most one of them given (one required if the field is); and the
+    ``value``-or-split-keys rule of mutation labels."""
+    rules: list[dict[str, Any]] = []
+    properties = schema.setdefault("properties", {})
+    required = schema.setdefault("required", [])
+    for name, info in model.model_fields.items():
+        keys = _wire_keys(name, info)
+        if len(keys) > 1:
+            first = properties[keys[0]]
+            for key in keys[1:]:
+                properties[key] = first
+            rules.extend({"not": {"required": list(pair)}} for pair in combinations(keys, 2))
+            if keys[0] in required:
+                required.remove(keys[0])
+                rules.append({"anyOf": [{"required": [k]} for k in keys]})
+    if model.SPLIT_KEYS:
+        given = {"not": {"enum": [None, ""]}}
+        rules.append(
+            {
+                "anyOf": [
+                    {
+                        "required": ["value"],
+                        "properties": {"value": {"type": "string", "pattern": r"\S"}},
+                    },
+                    {
+                        "required": list(model.SPLIT_KEYS),
+                        "properties": dict.fromkeys(model.SPLIT_KEYS, given),
+                    },
+                ]
+            }
+        )
+    if rules:
+        schema["allOf"] = rules
+    if not required:
+        schema.pop("required")
+
 
 class Condition(BaseModel):
     """One leaf condition; ``exclude`` negates it."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_document_alternatives)
 
-    exclude: bool = False
+    #: keys that together stand in for ``value`` (sonar's split mutation fields), all needed
+    SPLIT_KEYS: ClassVar[tuple[str, ...]] = ()
+
+    exclude: bool = Field(False, description="Negate the condition")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_alias(cls, data: Any) -> Any:
+        """Two spellings of one key (``lineageList`` and ``value``) would be ambiguous."""
+        if isinstance(data, dict):
+            for name, info in cls.model_fields.items():
+                given = [k for k in _wire_keys(name, info) if k in data]
+                if len(given) > 1:
+                    raise ValueError(f"give one of {', '.join(given)}, not both")
+        return data
 
 
 class ProfileCondition(Condition):
     """``DNA/AA Profile``: mutations separated by comma/space/semicolon, all required."""
 
-    label: Literal["DNA/AA Profile"] = "DNA/AA Profile"
-    value: str
+    label: Literal["DNA/AA Profile"]
+    value: str = Field(description="Mutations, e.g. 'S:D614G A23403G del:21765-21770'")
 
     def mutations(self) -> list[str]:
         return [m for m in re.split(r"[,;\s]+", self.value.strip(",; \t\r\n")) if m]
 
 
 class MutationCondition(Condition):
-    """``SNP Nt`` … ``Ins AA``: one mutation, as a string or sonar's split fields."""
+    """``SNP Nt`` … ``Ins AA``: one mutation, as a label string or sonar's split keys."""
 
-    label: Literal["SNP Nt", "SNP AA", "Del Nt", "Del AA", "Ins Nt", "Ins AA"]
-    value: str | None = None
-    ref_nuc: str | None = None
-    alt_nuc: str | None = None
-    ref_aa: str | None = None
-    alt_aa: str | None = None
-    ref_pos: int | None = None
-    first_deleted: int | None = None
-    last_deleted: int | None = None
-    protein_symbol: str | None = None
-    gene_symbol: str | None = None
-    replicon_accession: str | None = None
+    label: str
+    value: str | None = Field(None, description="The mutation, e.g. A23403G, S:D614G, del:69-70")
+    replicon_accession: str | None = Field(None, description="Replicon of the mutation")
 
     def mutation(self) -> str:
-        """The mutation as a label string (built from the split fields when needed)."""
+        """The mutation as a label string (built from the split keys when needed)."""
         if self.value and self.value.strip():
             return self.value.strip()
-        gene = self.protein_symbol or self.gene_symbol
+        missing = [k for k in self.SPLIT_KEYS if getattr(self, k) in (None, "")]
+        if missing:
+            raise FilterError(
+                f"'{self.label}' needs 'value' (e.g. A23403G, S:D614G, del:69-70) or "
+                f"{', '.join(self.SPLIT_KEYS)} (missing: {', '.join(missing)})"
+            )
+        gene = getattr(self, "protein_symbol", None)
         prefix = f"{self.replicon_accession}:" if self.replicon_accession else ""
         if gene:
             prefix += f"{gene}:"
-        try:
-            if self.label.startswith("Del"):
-                first = int(self.first_deleted)  # type: ignore[arg-type]
-                last = self.last_deleted or first
-                span = f"{first}" if last == first else f"{first}-{last}"
-                return f"{prefix}del:{span}"
-            if self.label.endswith("Nt"):
-                return f"{prefix}{self.ref_nuc}{int(self.ref_pos)}{self.alt_nuc}"  # type: ignore[arg-type]
-            return f"{prefix}{self.ref_aa}{int(self.ref_pos)}{self.alt_aa}"  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise FilterError(
-                f"'{self.label}' needs 'value' (e.g. A23403G, S:D614G, del:69-70) or the "
-                "split fields (ref_nuc/ref_pos/alt_nuc, first_deleted/last_deleted, …)"
-            ) from None
+        return prefix + self._body()
+
+    def _body(self) -> str:
+        raise NotImplementedError
+
+
+class _GeneKey(BaseModel):
+    protein_symbol: str | None = Field(
+        None,
+        validation_alias=AliasChoices("protein_symbol", "gene_symbol"),
+        description="Gene or CDS symbol",
+    )
+
+
+class _SubstitutionNt(MutationCondition):
+    SPLIT_KEYS: ClassVar[tuple[str, ...]] = ("ref_nuc", "ref_pos", "alt_nuc")
+    ref_nuc: str | None = None
+    ref_pos: int | None = Field(None, description="1-based position")
+    alt_nuc: str | None = None
+
+    def _body(self) -> str:
+        return f"{self.ref_nuc}{self.ref_pos}{self.alt_nuc}"
+
+
+class _SubstitutionAa(MutationCondition, _GeneKey):
+    SPLIT_KEYS: ClassVar[tuple[str, ...]] = ("protein_symbol", "ref_aa", "ref_pos", "alt_aa")
+    ref_aa: str | None = None
+    ref_pos: int | None = Field(None, description="1-based position")
+    alt_aa: str | None = None
+
+    def _body(self) -> str:
+        return f"{self.ref_aa}{self.ref_pos}{self.alt_aa}"
+
+
+class _Deletion(MutationCondition):
+    SPLIT_KEYS: ClassVar[tuple[str, ...]] = ("first_deleted",)
+    first_deleted: int | None = Field(None, description="1-based first deleted position")
+    last_deleted: int | None = Field(None, description="1-based last deleted position")
+
+    def _body(self) -> str:
+        last = self.last_deleted or self.first_deleted
+        return f"del:{self.first_deleted}" + ("" if last == self.first_deleted else f"-{last}")
+
+
+class SnpNtCondition(_SubstitutionNt):
+    label: Literal["SNP Nt"]
+
+
+class InsNtCondition(_SubstitutionNt):
+    label: Literal["Ins Nt"]
+
+
+class SnpAaCondition(_SubstitutionAa):
+    label: Literal["SNP AA"]
+
+
+class InsAaCondition(_SubstitutionAa):
+    label: Literal["Ins AA"]
+
+
+class DelNtCondition(_Deletion):
+    label: Literal["Del Nt"]
+
+
+class DelAaCondition(_Deletion, _GeneKey):
+    SPLIT_KEYS: ClassVar[tuple[str, ...]] = ("protein_symbol", "first_deleted")
+    label: Literal["Del AA"]
 
 
 class PropertyCondition(Condition):
     """``Property``: a fixed sample column or a custom property compared with ``filter_type``."""
 
-    label: Literal["Property"] = "Property"
-    property_name: str
+    label: Literal["Property"]
+    property_name: str = Field(description="Sample column or custom property")
     filter_type: FilterType = "exact"
-    value: Any = None
+    value: Any = Field(None, description="Compared value; 'in'/'range' take a list or 'a,b'")
 
 
 class LineageCondition(Condition):
     """``Lineages``/``Lineage``: lineage in the set, optionally with all descendants."""
 
-    label: Literal["Lineages", "Lineage"] = "Lineages"
-    lineage_list: list[str] = Field(alias="lineageList")
+    label: Literal["Lineages", "Lineage"]
+    lineage_list: list[str] = Field(
+        validation_alias=AliasChoices("lineageList", "value"),
+        description="Lineage names (a list or 'a,b')",
+    )
     include_sublineages: bool = Field(True, alias="includeSublineages")
+    is_visible: bool = Field(
+        True, alias="isVisible", description="sonar's frontend UI state; no effect"
+    )
 
     @field_validator("lineage_list", mode="before")
     @classmethod
@@ -123,8 +257,8 @@ class LineageCondition(Condition):
 class SampleCondition(Condition):
     """``Sample``: sample names, as a list or sonar's ``"['a','b']"`` string."""
 
-    label: Literal["Sample"] = "Sample"
-    value: list[str]
+    label: Literal["Sample"]
+    value: list[str] = Field(description="Sample names (a list, \"['a','b']\" or 'a,b')")
 
     @field_validator("value", mode="before")
     @classmethod
@@ -143,25 +277,62 @@ class SampleCondition(Condition):
 class RepliconCondition(Condition):
     """``Replicon``: samples with an alignment to that replicon."""
 
-    label: Literal["Replicon"] = "Replicon"
+    label: Literal["Replicon"]
     accession: str = Field(validation_alias=AliasChoices("replicon_accession", "accession"))
 
 
 class ReferenceCondition(Condition):
     """``Reference``: samples of that reference."""
 
-    label: Literal["Reference"] = "Reference"
+    label: Literal["Reference"]
     accession: str
 
 
 class AnnotationCondition(Condition):
     """``Annotation``: samples carrying a nucleotide mutation with that effect."""
 
-    label: Literal["Annotation"] = "Annotation"
+    label: Literal["Annotation"]
     property_name: Literal["seq_ontology", "impact"]
     filter_type: FilterType = "exact"
-    value: Any = None
+    value: Any = Field(None, description="e.g. missense_variant, HIGH")
 
+
+CONDITIONS: tuple[type[Condition], ...] = (
+    ProfileCondition,
+    SnpNtCondition,
+    SnpAaCondition,
+    DelNtCondition,
+    DelAaCondition,
+    InsNtCondition,
+    InsAaCondition,
+    PropertyCondition,
+    LineageCondition,
+    SampleCondition,
+    RepliconCondition,
+    ReferenceCondition,
+    AnnotationCondition,
+)
+
+#: label → the model that reads it (read from the models' ``label`` literals)
+_MODELS: dict[str, type[Condition]] = {
+    label: model
+    for model in CONDITIONS
+    for label in model.model_fields["label"].annotation.__args__  # type: ignore[union-attr]
+}
+
+LABELS = tuple(_MODELS)
+
+
+#: label → every key an item with that label may carry (the table the 400s name)
+def _keys(model: type[Condition]) -> tuple[str, ...]:
+    """``label``, the label's own keys, ``exclude``, then the nesting keys."""
+    own = [k for name, info in model.model_fields.items() for k in _wire_keys(name, info)]
+    own.remove("label")
+    own.remove("exclude")
+    return ("label", *own, "exclude", *GROUP_KEYS)
+
+
+LABEL_KEYS: dict[str, tuple[str, ...]] = {label: _keys(model) for label, model in _MODELS.items()}
 
 AnyCondition = (
     ProfileCondition
@@ -173,25 +344,6 @@ AnyCondition = (
     | ReferenceCondition
     | AnnotationCondition
 )
-
-_MODELS: dict[str, type[Condition]] = {
-    "DNA/AA Profile": ProfileCondition,
-    "SNP Nt": MutationCondition,
-    "SNP AA": MutationCondition,
-    "Del Nt": MutationCondition,
-    "Del AA": MutationCondition,
-    "Ins Nt": MutationCondition,
-    "Ins AA": MutationCondition,
-    "Property": PropertyCondition,
-    "Lineages": LineageCondition,
-    "Lineage": LineageCondition,
-    "Sample": SampleCondition,
-    "Replicon": RepliconCondition,
-    "Reference": ReferenceCondition,
-    "Annotation": AnnotationCondition,
-}
-
-LABELS = tuple(_MODELS)
 
 
 class FilterNode(BaseModel):
@@ -205,22 +357,41 @@ class FilterNode(BaseModel):
         return self.condition is None and not self.and_ and not self.or_
 
 
+def _unknown_key(key: str, accepted: tuple[str, ...], where: str, path: str) -> UnknownKeyError:
+    close = difflib.get_close_matches(key, accepted, n=1)
+    guess = f"Did you mean '{close[0]}'? " if close else ""
+    return UnknownKeyError(
+        f"{path}: unknown key '{key}' in {where}",
+        hint=f"{guess}{where[0].upper()}{where[1:]} takes {', '.join(accepted)}",
+    )
+
+
 def _condition(item: dict, path: str) -> Condition:
     label = item.get("label")
     model = _MODELS.get(label) if isinstance(label, str) else None
     if model is None:
+        close = difflib.get_close_matches(str(label), LABELS, n=1)
         raise UnknownLabelError(
             f"{path}: unknown filter label",
             value=label,
-            hint=f"Use one of {', '.join(LABELS)}",
+            hint=(f"Did you mean '{close[0]}'? " if close else "")
+            + f"Use one of {', '.join(LABELS)}",
         )
+    accepted = LABEL_KEYS[label]
+    for key in item:
+        if key not in accepted:
+            raise _unknown_key(key, accepted, f"a '{label}' filter", path)
     try:
-        return model.model_validate(item)
+        return model.model_validate({k: v for k, v in item.items() if k not in GROUP_KEYS})
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors()
         )
         raise FilterError(f"{path}: invalid '{label}' filter ({problems})") from None
+
+
+#: what an item without a label may carry
+_GROUP_ONLY = ("label", *GROUP_KEYS)
 
 
 def _node(raw: Any, path: str) -> FilterNode:
@@ -229,6 +400,10 @@ def _node(raw: Any, path: str) -> FilterNode:
     node = FilterNode()
     if raw.get("label") not in (None, ""):
         node.condition = _condition(raw, path)  # type: ignore[assignment]
+    else:
+        for key in raw:
+            if key not in _GROUP_ONLY:
+                raise _unknown_key(key, _GROUP_ONLY, "a filter group (an item without label)", path)
     for key, target in (("andFilter", node.and_), ("orFilter", node.or_)):
         items = raw.get(key) or []
         if not isinstance(items, list):
@@ -240,8 +415,8 @@ def _node(raw: Any, path: str) -> FilterNode:
 def parse_filters(text: str | dict | None) -> FilterNode:
     """Parse the ``filters`` parameter (JSON text or an already decoded object).
 
-    :raises FilterError: malformed JSON, wrong shape, unknown label or invalid field, each
-        naming where in the filter the problem is.
+    :raises FilterError: malformed JSON, wrong shape, unknown label, unknown key or invalid
+        value, each naming where in the filter the problem is.
     """
     if text is None or (isinstance(text, str) and not text.strip()):
         return FilterNode()
