@@ -24,15 +24,61 @@ EDGE = Lineage.parents.through._meta.db_table
 
 
 @dataclass(frozen=True)
-class _Graph:
+class LineageGraph:
+    """One reference's lineage graph as loaded (a snapshot: one version check per request)."""
+
     version: tuple
     children: dict[str, tuple[str, ...]]
     names: frozenset[str]
     by_full_name: dict[str, str]
     by_upper: dict[str, str]
 
+    def resolve(self, names: Iterable[str]) -> tuple[dict[str, str], list[str]]:
+        """Map user-given names to stored lineage names (exact, case-insensitive, or unaliased
+        full name such as ``B.1.1.529.5`` for ``BA.5``).
 
-_CACHE: dict[int, _Graph] = {}
+        :returns: (given → stored name, unknown names).
+        """
+        found: dict[str, str] = {}
+        unknown: list[str] = []
+        for given in names:
+            name = given.strip()
+            stored = (
+                name
+                if name in self.names
+                else self.by_upper.get(name.upper()) or self.by_full_name.get(name.upper())
+            )
+            if stored is None:
+                unknown.append(given)
+            else:
+                found[given] = stored
+        return found, unknown
+
+    def descendants(
+        self, names: Iterable[str], include_self: bool = True, *, strict: bool = False
+    ) -> set[str]:
+        """All lineages descending from ``names`` (several parents allowed: recombinants
+        included).
+
+        :param include_self: include the given lineages themselves.
+        :param strict: raise on a name the reference does not know; otherwise an unknown name
+            stands for itself (samples may carry lineages no tree lists yet).
+        :raises NotFoundError: unknown names under ``strict``.
+        """
+        names = [n for n in names if n and n.strip()]
+        found, unknown = self.resolve(names)
+        if unknown and strict:
+            raise NotFoundError(
+                "unknown lineage(s): " + ", ".join(unknown),
+                hint="Import the lineage tree with import_lineage, or check the spelling",
+            )
+        result = walk_descendants(self.children, found.values(), include_self=include_self)
+        if include_self:
+            result.update(n.strip() for n in unknown)
+        return result
+
+
+_CACHE: dict[int, LineageGraph] = {}
 _LOCK = threading.Lock()
 
 
@@ -52,7 +98,11 @@ def _version(reference_id: int) -> tuple:
         return tuple(cursor.fetchone())
 
 
-def _graph(reference_id: int) -> _Graph:
+def lineage_graph(reference_id: int) -> LineageGraph:
+    """The reference's graph, reloaded when the stored one changed (one version query).
+
+    Callers that resolve and walk several times for one request keep the snapshot instead of
+    asking again: each call costs a version query."""
     version = _version(reference_id)
     cached = _CACHE.get(reference_id)
     if cached is not None and cached.version == version:
@@ -72,7 +122,7 @@ def _graph(reference_id: int) -> _Graph:
         children: dict[str, list[str]] = {}
         for child, parent in edges:
             children.setdefault(name_of[parent], []).append(name_of[child])
-        graph = _Graph(
+        graph = LineageGraph(
             version=version,
             children={k: tuple(v) for k, v in children.items()},
             names=frozenset(name_of.values()),
@@ -86,50 +136,15 @@ def _graph(reference_id: int) -> _Graph:
 def resolve_lineage_names(
     reference_id: int, names: Iterable[str]
 ) -> tuple[dict[str, str], list[str]]:
-    """Map user-given names to stored lineage names (exact, case-insensitive, or unaliased
-    full name such as ``B.1.1.529.5`` for ``BA.5``).
-
-    :returns: (given → stored name, unknown names).
-    """
-    graph = _graph(reference_id)
-    found: dict[str, str] = {}
-    unknown: list[str] = []
-    for given in names:
-        name = given.strip()
-        stored = (
-            name
-            if name in graph.names
-            else graph.by_upper.get(name.upper()) or graph.by_full_name.get(name.upper())
-        )
-        if stored is None:
-            unknown.append(given)
-        else:
-            found[given] = stored
-    return found, unknown
+    """:meth:`LineageGraph.resolve` on the reference's current graph."""
+    return lineage_graph(reference_id).resolve(names)
 
 
 def descendants(
     reference_id: int, names: Iterable[str], include_self: bool = True, *, strict: bool = False
 ) -> set[str]:
-    """All lineages descending from ``names`` (several parents allowed: recombinants included).
-
-    :param include_self: include the given lineages themselves.
-    :param strict: raise on a name the reference does not know; otherwise an unknown name
-        stands for itself (samples may carry lineages no tree lists yet).
-    :raises NotFoundError: unknown names under ``strict``.
-    """
-    names = [n for n in names if n and n.strip()]
-    found, unknown = resolve_lineage_names(reference_id, names)
-    if unknown and strict:
-        raise NotFoundError(
-            "unknown lineage(s): " + ", ".join(unknown),
-            hint="Import the lineage tree with import_lineage, or check the spelling",
-        )
-    graph = _graph(reference_id)
-    result = walk_descendants(graph.children, found.values(), include_self=include_self)
-    if include_self:
-        result.update(n.strip() for n in unknown)
-    return result
+    """:meth:`LineageGraph.descendants` on the reference's current graph."""
+    return lineage_graph(reference_id).descendants(names, include_self, strict=strict)
 
 
 def forget_graph(reference_id: int) -> None:

@@ -29,7 +29,7 @@ from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import Exists, OuterRef, Q
 
 from analyses.calling.labels import ParsedMutation, parse_label
-from analyses.lineage_graph import descendants, resolve_lineage_names
+from analyses.lineage_graph import LineageGraph, lineage_graph
 from analyses.models import (
     Alignment,
     AminoAcidMutation,
@@ -163,6 +163,10 @@ class FilterCompiler:
         self.reference = reference
 
     # --- reference data, each loaded at most once per request --------------------------
+    @cached_property
+    def lineages(self) -> LineageGraph:
+        return lineage_graph(self.reference.pk)
+
     @cached_property
     def replicons(self) -> dict[str, int]:
         return dict(self.reference.replicons.values_list("accession", "id"))
@@ -442,7 +446,7 @@ class FilterCompiler:
         from the hierarchy, recombinants included); unknown names are an error."""
         if not names:
             raise FilterError("'Lineages' needs at least one lineage in 'lineageList'")
-        found, unknown = resolve_lineage_names(self.reference.pk, names)
+        found, unknown = self.lineages.resolve(names)
         seen: set[str] = set()
         if unknown:
             # a lineage assigned to samples but absent from the hierarchy is still a lineage
@@ -460,7 +464,7 @@ class FilterCompiler:
                 )
         selected = set(found.values()) | seen
         if include_sublineages and found:
-            selected |= descendants(self.reference.pk, sorted(set(found.values())))
+            selected |= self.lineages.descendants(sorted(set(found.values())))
         return selected
 
     def _samples(self, cond: SampleCondition) -> Q:
