@@ -462,6 +462,8 @@ def main() -> None:
         return
 
     OUT.mkdir(parents=True, exist_ok=True)
+    for old_log in ("faults.log", *(() if args.skip_clean else ("clean.log",))):
+        (OUT / old_log).unlink(missing_ok=True)
     fasta = import_bench.make_genomes(args.genomes, args.genomes)
     ready = scaling.multinode_up()
     scaling.use_nodes(len(scaling.NODES))
