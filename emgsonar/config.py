@@ -157,6 +157,11 @@ class ImportConfig(BaseModel):
     #: (compared after parsing; a prefix ends at a ``/``); empty: none. ``ena:`` sources go to
     #: ``EMGSONAR_ENA__BROWSER_API_URL`` only and are always allowed.
     allowed_url_prefixes: list[str] = []
+    #: seconds between two heartbeats of a running import (written by its process)
+    heartbeat_seconds: float = Field(default=30.0, gt=0)
+    #: a running import on another host with no heartbeat for this long is marked failed
+    #: (on the same host its process is looked up instead)
+    stale_after_seconds: float = Field(default=300.0, gt=0)
 
 
 class EmgsonarConfig(BaseSettings):

@@ -53,6 +53,16 @@ class ImportRun(TimeStampedModel):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
+    #: started over HTTP: its sources passed the web sandbox, and its downloads keep to it
+    #: (redirects included) when a worker runs it
+    sandboxed = models.BooleanField(default=False)
+    #: the process running it (host, pid, its start time in clock ticks since boot, which
+    #: tells a reused pid apart) and its last sign of life: a run whose process is gone
+    #: (SIGKILL, a node reboot) is marked failed by ``services.reconcile_import_runs``
+    host = models.CharField(max_length=255, blank=True)
+    pid = models.IntegerField(null=True, blank=True)
+    pid_start_ticks = models.BigIntegerField(null=True, blank=True)
+    heartbeat = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created"]

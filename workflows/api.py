@@ -49,12 +49,18 @@ def start_import(request: HttpRequest, params: ImportSamplesParams) -> Status:
         "import_samples",
         params.model_dump(mode="json"),
         created_by_id=user.pk if user else None,
+        sandboxed=True,
     )
     return Status(202, _out(run))
 
 
 @router.get("imports/{int:pk}/", response={200: ImportRunOut, **ERRORS}, auth=WRITE_AUTH)
 def get_import(request: HttpRequest, pk: int) -> ImportRun:
-    """State, summary and flow run of one import (permission ``emgsonar.view_importrun``)."""
+    """State, summary and flow run of one import (permission ``emgsonar.view_importrun``).
+
+    A ``running`` import whose process is gone (killed, its node rebooted) is answered as
+    ``failed`` with the reason ``interrupted: …; re-run the import``.
+    """
     require_permission(request, "emgsonar.view_importrun")
+    services.reconcile_import_runs(ids=[pk])  # a run whose process is gone reads as failed
     return _out(queries.get_import_run(pk))

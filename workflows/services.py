@@ -12,19 +12,34 @@ the admin, the ``/api/imports/`` endpoint and the Prefect artifacts always agree
         awaiting_confirmation ──► cancelled
                   │
     (any unfinished state) ──► failed ──► running (a retry of the same flow run)
+
+A run records the process that runs it (host, pid and the pid's start time) and a heartbeat
+that process refreshes (:func:`start_heartbeat`). A process killed with SIGKILL runs no hook,
+so its run would stay ``running`` for ever; :func:`reconcile_import_runs` (called by the next
+import, by ``GET /api/imports/{id}/`` and by ``manage.py reconcile_import_runs``) marks such a
+run failed: on the same host when its process is gone, on another host when its heartbeat is
+older than ``EMGSONAR_IMPORTS__STALE_AFTER_SECONDS``. A run awaiting confirmation has no
+process on purpose (a suspended flow run): it is failed only when nobody answered within
+:data:`CONFIRMATION_TIMEOUT_SECONDS`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import logging
+import os
+import socket
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, ClassVar
 from uuid import UUID
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from emgsonar.errors import ConflictError, EmgsonarError, NotFoundError, ServiceUnavailableError
@@ -45,20 +60,35 @@ TRANSITIONS: dict[str, set[str]] = {
     State.CANCELLED: set(),
 }
 FINISHED = {State.COMPLETED, State.FAILED, State.CANCELLED}
+#: how long a run waits for the operator's answer to a confirmation before it fails
+CONFIRMATION_TIMEOUT_SECONDS = 24 * 3600
 #: dashboard address when PREFECT_UI_URL/PREFECT_API_URL say nothing
 DEFAULT_DASHBOARD = "http://127.0.0.1:4200"
 
 
 def create_import_run(
-    kind: str, parameters: Mapping[str, Any], created_by_id: int | None = None
+    kind: str,
+    parameters: Mapping[str, Any],
+    created_by_id: int | None = None,
+    *,
+    sandboxed: bool = False,
 ) -> ImportRun:
-    """Record an import that is about to be started (state ``pending``)."""
+    """Record an import that is about to be started (state ``pending``).
+
+    :param sandboxed: started over HTTP; its downloads keep to the web sandbox.
+    """
     return ImportRun.objects.create(
         kind=kind,
         parameters=dict(parameters),
         tool_versions=tool_versions(),
         created_by_id=created_by_id,
+        sandboxed=sandboxed,
     )
+
+
+def is_sandboxed(import_run_id: int) -> bool:
+    """Whether the run's downloads must keep to the web sandbox (it was started over HTTP)."""
+    return ImportRun.objects.filter(pk=import_run_id, sandboxed=True).exists()
 
 
 def start_import_run(
@@ -67,12 +97,18 @@ def start_import_run(
     flow_run_id: UUID | str | None,
     import_run_id: int | None = None,
 ) -> int:
-    """Mark an import as running and return its id.
+    """Mark an import as running in this process and return its id.
 
     The row is found by, in order: ``import_run_id`` (created by the API before the flow run
-    existed), the flow run id (a Prefect retry of the same flow run resumes its row), or made
-    new.
+    existed), the flow run id (a Prefect retry of the same flow run, or a suspended flow run
+    resumed after the operator's answer, continues its row), or made new. Runs whose process is
+    gone are reconciled first (:func:`reconcile_import_runs`).
+
+    A run resumed after a suspension starts with an empty summary: the flow runs again from
+    its start, and the steps before the question (download, metadata check, split, plan) write
+    their counts again; nothing after them had run.
     """
+    reconcile_import_runs()
     with transaction.atomic():
         run = None
         if import_run_id is not None:
@@ -85,15 +121,191 @@ def start_import_run(
             run = ImportRun(kind=kind, parameters=dict(parameters))
         if run.state != State.RUNNING and run.pk is not None:
             _check(run, State.RUNNING)
+        if run.state == State.AWAITING_CONFIRMATION:
+            logger.info("import #%s resumed after the operator's answer", run.pk)
+            run.summary = {}
+        me = ProcessIdentity.current()
         run.state = State.RUNNING
         run.flow_run_id = flow_run_id or run.flow_run_id
         run.tool_versions = tool_versions()
         run.started = run.started or timezone.now()
         run.finished = None
         run.error = ""
+        run.host, run.pid, run.pid_start_ticks = me.host, me.pid, me.start_ticks
+        run.heartbeat = timezone.now()
         run.save()
+    start_heartbeat(run.pk)
     logger.info("%s import #%s running (flow run %s)", kind, run.pk, flow_run_id)
     return run.pk
+
+
+# --- the process of a run: heartbeat, and reconciling runs whose process is gone -------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcessIdentity:
+    """A process, told apart from a later one that got the same pid: host, pid and the
+    process's start time (clock ticks since boot, ``/proc/<pid>/stat`` field 22)."""
+
+    host: str
+    pid: int
+    start_ticks: int | None
+
+    @classmethod
+    def current(cls) -> ProcessIdentity:
+        return cls(socket.gethostname(), os.getpid(), pid_start_ticks(os.getpid()))
+
+
+def pid_start_ticks(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot), None if there is no such process
+    or no ``/proc`` to tell."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])  # field 22; fields 1-2 are before ")"
+
+
+def process_alive(pid: int, start_ticks: int | None) -> bool:
+    """Whether the process recorded as ``pid`` (started at ``start_ticks``) still runs here;
+    a zombie counts as gone, a process with that pid but another start time too."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] in ("Z", "X"):
+        return False
+    return start_ticks is None or int(fields[19]) == start_ticks
+
+
+class _Heartbeat(threading.Thread):
+    """Refreshes one run's ``heartbeat`` every ``interval`` seconds while the run is unfinished
+    (stops by itself once it is finished or gone; dies with the process, which is the point)."""
+
+    def __init__(self, import_run_id: int, interval: float) -> None:
+        super().__init__(name=f"import-run-{import_run_id}-heartbeat", daemon=True)
+        self.import_run_id, self.interval = import_run_id, interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            try:
+                alive = ImportRun.objects.filter(
+                    pk=self.import_run_id,
+                    state__in=[State.RUNNING, State.AWAITING_CONFIRMATION],
+                    pid=os.getpid(),
+                ).update(heartbeat=timezone.now())
+            except Exception:  # the database may be briefly away; the next beat retries
+                logger.warning("heartbeat of import #%s failed", self.import_run_id, exc_info=True)
+                alive = 1
+            finally:
+                connection.close()  # one short connection per beat, none held in between
+            if not alive:
+                break
+        _HEARTBEATS.pop(self.import_run_id, None)
+
+
+_HEARTBEATS: dict[int, _Heartbeat] = {}
+
+
+def start_heartbeat(import_run_id: int) -> None:
+    """Keep the run's heartbeat fresh from this process (once per run and process)."""
+    beat = _HEARTBEATS.get(import_run_id)
+    if beat is not None and beat.is_alive():
+        return
+    beat = _Heartbeat(import_run_id, settings.EMGSONAR_CONFIG.imports.heartbeat_seconds)
+    _HEARTBEATS[import_run_id] = beat
+    beat.start()
+
+
+def stop_heartbeat(import_run_id: int) -> None:
+    """Stop this process's heartbeat of the run (it finished)."""
+    beat = _HEARTBEATS.pop(import_run_id, None)
+    if beat is not None:
+        beat.stopped.set()
+
+
+def interrupted_reason(run: ImportRun, now: datetime.datetime | None = None) -> str | None:
+    """Why a ``running`` run can no longer finish (its process is gone), or None.
+
+    Same host: the recorded process no longer exists (a live process is never judged, however
+    old its heartbeat). Another host, or no process recorded: the last heartbeat (else the
+    last change) is older than ``stale_after_seconds``.
+    """
+    limit = settings.EMGSONAR_CONFIG.imports.stale_after_seconds
+    if run.host == socket.gethostname() and run.pid is not None:
+        if process_alive(run.pid, run.pid_start_ticks):
+            return None
+        return (
+            f"interrupted: its process is gone (pid {run.pid} on {run.host} ended without "
+            "finishing the run, e.g. killed); re-run the import"
+        )
+    last = run.heartbeat or run.updated
+    age = ((now or timezone.now()) - last).total_seconds()
+    if age <= limit:
+        return None
+    where = f"pid {run.pid} on {run.host}" if run.host else "its process"
+    return (
+        f"interrupted: no heartbeat from {where} for {age:.0f} s (limit "
+        f"EMGSONAR_IMPORTS__STALE_AFTER_SECONDS={limit:g}), its process is gone; "
+        "re-run the import"
+    )
+
+
+def unanswered_reason(run: ImportRun, now: datetime.datetime | None = None) -> str | None:
+    """Why a run ``awaiting_confirmation`` is over: nobody answered within
+    :data:`CONFIRMATION_TIMEOUT_SECONDS` (Prefect fails the suspended flow run then, but no
+    process of ours is left to record it)."""
+    age = ((now or timezone.now()) - run.updated).total_seconds()
+    if age <= CONFIRMATION_TIMEOUT_SECONDS:
+        return None
+    return (
+        f"no answer to the confirmation within {CONFIRMATION_TIMEOUT_SECONDS // 3600} h; "
+        "start the import again"
+    )
+
+
+def _over_reason(run: ImportRun) -> str | None:
+    if run.state == State.RUNNING:
+        return interrupted_reason(run)
+    if run.state == State.AWAITING_CONFIRMATION:
+        return unanswered_reason(run)
+    return None
+
+
+def reconcile_import_runs(ids: Sequence[int] | None = None) -> list[tuple[int, str]]:
+    """Mark failed every ``running`` import (of ``ids``, else all) whose process is gone, and
+    every one awaiting confirmation that nobody answered in time.
+
+    :returns: ``(import run id, reason)`` of each run marked failed.
+    """
+    candidates = ImportRun.objects.filter(state__in=[State.RUNNING, State.AWAITING_CONFIRMATION])
+    if ids is not None:
+        candidates = candidates.filter(pk__in=list(ids))
+    marked = []
+    fields = ("pk", "state", "host", "pid", "pid_start_ticks", "heartbeat", "updated")
+    for run in candidates.only(*fields):
+        if _over_reason(run) is None:
+            continue
+        with transaction.atomic():  # judged again under the row lock: it may have finished
+            run = ImportRun.objects.select_for_update().get(pk=run.pk)
+            reason = _over_reason(run)
+            if reason is None:
+                continue
+            run.state, run.error, run.finished = State.FAILED, reason, timezone.now()
+            run.save(update_fields=["state", "error", "finished", "updated"])
+        logger.warning("import run #%s: %s", run.pk, reason)
+        marked.append((run.pk, reason))
+    return marked
 
 
 def _check(run: ImportRun, new: str) -> None:
@@ -117,6 +329,8 @@ def set_state(import_run_id: int, new: str, error: str = "") -> None:
         if new in FINISHED:
             run.finished = timezone.now()
         run.save(update_fields=["state", "error", "finished", "updated"])
+    if new in FINISHED:
+        stop_heartbeat(import_run_id)
 
 
 def update_summary(import_run_id: int, **parts: Any) -> dict[str, Any]:
@@ -172,6 +386,8 @@ def start_import_via_deployment(
     flow_name: str,
     parameters: Mapping[str, Any],
     created_by_id: int | None = None,
+    *,
+    sandboxed: bool = False,
 ) -> ImportRun:
     """Record a pending import and create a flow run of its deployment for a worker to pick up.
 
@@ -185,7 +401,7 @@ def start_import_via_deployment(
     from prefect.deployments import run_deployment
     from prefect.exceptions import ObjectNotFound
 
-    run = create_import_run(kind, parameters, created_by_id)
+    run = create_import_run(kind, parameters, created_by_id, sandboxed=sandboxed)
     name = deployment_name(flow_name)
     try:
         flow_run = run_deployment(

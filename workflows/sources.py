@@ -187,6 +187,19 @@ def url_allowed(url: str) -> bool:
     return False
 
 
+def sandboxed_url(url: str) -> bool:
+    """The sandbox as an ``allow_url`` policy of :func:`ena_like.http.http_get`: asked about a
+    URL and every redirect target before it is requested, it raises the 403 naming
+    ``EMGSONAR_IMPORTS__ALLOWED_URL_PREFIXES`` for one outside the prefixes, so a redirect out of
+    them is never followed (the pre-flight and the run's download of an HTTP import alike).
+
+    :raises PermissionDeniedError: ``url`` is outside the allowed prefixes.
+    """
+    if not url_allowed(url):
+        raise _outside(url, "URLs", PREFIXES_SETTING, allowed_url_prefixes())
+    return True
+
+
 def _outside(source: str, what: str, setting: str, allowed: list[str]) -> PermissionDeniedError:
     return PermissionDeniedError(
         f"imports over HTTP may read only {what} under {setting} "
@@ -245,14 +258,18 @@ def source_head(source: str, sha256: str | None, tmp: Path) -> Head | None:
 
 
 def _url_head(url: str, tmp: Path) -> Head | None:
-    """The first :data:`URL_HEAD_BYTES` of ``url`` (no retry), or None if they say nothing."""
+    """The first :data:`URL_HEAD_BYTES` of ``url`` (no retry), or None if they say nothing.
+
+    :raises PermissionDeniedError: a redirect leads out of the allowed prefixes (refused by
+        :func:`sandboxed_url` before the target is requested).
+    """
     cfg = settings.EMGSONAR_CONFIG
     headers = {"Range": f"bytes=0-{URL_HEAD_BYTES - 1}", "Accept-Encoding": "identity"}
     timeout = min(cfg.ena.timeout_seconds, URL_HEAD_TIMEOUT_SECONDS)
     try:
         response = with_retries(
             url,
-            lambda: http_get(url, headers=headers, timeout=timeout),
+            lambda: http_get(url, headers=headers, timeout=timeout, allow_url=sandboxed_url),
             retries=0,
             backoff=(0,),
         )
@@ -261,9 +278,7 @@ def _url_head(url: str, tmp: Path) -> Head | None:
             raise
         logger.info("pre-flight of %s: %s; left to the import's retries", url, exc)
         return None
-    with response:
-        if not url_allowed(response.geturl()):  # redirected out of the allowed prefixes
-            raise _outside(response.geturl(), "URLs", PREFIXES_SETTING, allowed_url_prefixes())
+    with response:  # every hop passed the sandbox (the policy)
         head = response.read(URL_HEAD_BYTES)
         total = _TOTAL_RE.search(response.headers.get("Content-Range") or "")
         whole = int(total.group(1)) <= len(head) if total else not response.read(1)

@@ -194,6 +194,8 @@ def test_an_import_killed_and_run_again_equals_one_uninterrupted_import(
 
     rerun = ImportRun.objects.filter(kind="samples").latest("created")
     assert rerun.pk != killed.pk and rerun.state == "completed"
+    killed.refresh_from_db()  # the re-run's start reconciled it: its process is gone
+    assert killed.state == "failed" and "its process is gone" in killed.error
     if point == "mid-load":
         assert 0 < written < 1000
         assert rerun.summary["counts"]["sequences_already_aligned"] > 0

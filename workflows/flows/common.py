@@ -21,8 +21,8 @@ from prefect.states import State
 from emgsonar.errors import EmgsonarError
 from emgsonar.models import ImportRun
 from ena_like.download import FetchedFile, fetch
-from workflows import services
-from workflows.prefect_utils.artifacts import publish_summary
+from workflows import services, sources
+from workflows.prefect_utils.artifacts import admin_url, publish_summary
 from workflows.prefect_utils.tasks import django_task
 
 logger = logging.getLogger(__name__)
@@ -66,9 +66,19 @@ def start_import_run(kind: str, parameters: Mapping[str, Any], import_run_id: in
     retry_delay_seconds=[5, 30],
     retry_condition_fn=retry_unless_user_error,
 )
-def download(source: str, sha256: str | None = None) -> FetchedFile:
-    """Make an input available on local disk (URL, path or ``ena:ACC``), verified by SHA-256."""
+def download(
+    source: str, sha256: str | None = None, import_run_id: int | None = None
+) -> FetchedFile:
+    """Make an input available on local disk (URL, path or ``ena:ACC``), verified by SHA-256.
+
+    An import started over HTTP (its ImportRun is ``sandboxed``) reads only what the web
+    sandbox allows, checked again here (the file or URL may have changed since the request):
+    paths under the allowed roots, URLs under the allowed prefixes, every redirect target too.
+    """
     cfg = settings.EMGSONAR_CONFIG
+    sandboxed = import_run_id is not None and services.is_sandboxed(import_run_id)
+    if sandboxed:
+        sources.check_sandbox(source)
     return fetch(
         source,
         Path(cfg.imports.download_dir),
@@ -76,6 +86,7 @@ def download(source: str, sha256: str | None = None) -> FetchedFile:
         retries=cfg.ena.retries,
         timeout=cfg.ena.timeout_seconds,
         ena_base_url=cfg.ena.browser_api_url,
+        allow_url=sources.sandboxed_url if sandboxed else None,
     )
 
 
@@ -105,10 +116,20 @@ def _finish_from_hook(flow_run: FlowRun, state: State, new: str) -> None:
             return
         services_state = run.state
         services.set_state(run.pk, new, error=state.message or new)
+        publish_failure_summary(run, new, state.message or new)
     except Exception:  # a hook must never hide the flow's own error
         logger.exception("could not mark the import of flow run %s as %s", flow_run.id, new)
     else:
         logger.info("import of flow run %s: %s -> %s", flow_run.id, services_state, new)
+
+
+def publish_failure_summary(run: ImportRun, new: str, error: str) -> None:
+    """The summary artifact of an import that did not complete (state ``new``): how far it
+    got and why it stopped (e.g. a cluster job's OUT_OF_MEMORY), where an operator looks."""
+    summary = {**services.get_summary(run.pk), "error": error}
+    title = f"{run.kind.capitalize()} import #{run.pk}: {new}"
+    links = {f"import run #{run.pk} (admin)": admin_url("emgsonar", "importrun", run.pk)}
+    publish_summary(run.kind, run.pk, title, summary, links)
 
 
 def on_failure(flow: Flow, flow_run: FlowRun, state: State) -> None:

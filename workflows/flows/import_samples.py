@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from prefect import pause_flow_run, runtime
+from prefect import pause_flow_run, runtime, suspend_flow_run
 from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
 from prefect.input import RunInput
 from prefect.states import Cancelled
 from pydantic import Field
@@ -78,7 +79,7 @@ logger = logging.getLogger(__name__)
 
 KIND = ImportRun.Kind.SAMPLES
 #: how long a dashboard run waits for the operator's answer before it fails
-CONFIRMATION_TIMEOUT_SECONDS = 24 * 3600
+CONFIRMATION_TIMEOUT_SECONDS = services.CONFIRMATION_TIMEOUT_SECONDS
 
 __all__ = ["ConfirmReplace", "ImportSamplesParams", "import_samples"]
 
@@ -250,6 +251,57 @@ def ask_for_confirmation(run_id: int, samples: list[str]) -> None:
             key=artifact_key(KIND, run_id, "replace"),
             description="samples whose sequences this import would replace",
         )
+
+
+def confirmation_key(run_id: int, samples: list[str]) -> str:
+    """The pause key of the question about ``samples``: the operator's answer is about this
+    list, so a list that changed meanwhile (a resumed run plans again) is asked anew."""
+    digest = hashlib.sha256("\n".join(sorted(samples)).encode()).hexdigest()[:16]
+    return f"confirm-replace-{run_id}-{digest}"
+
+
+def already_asked(key: str) -> bool:
+    """Whether this flow run has asked (paused or suspended with ``key``) before: a suspended
+    run, resumed, runs again from the start and comes back to the same question."""
+    context = FlowRunContext.get()
+    policy = context.flow_run.empirical_policy if context and context.flow_run else None
+    return bool(policy and key in (policy.pause_keys or set()))
+
+
+def can_suspend() -> bool:
+    """Whether the run can be suspended (its process exits; a worker runs it again on resume):
+    only a deployment's run, and not a subflow, can (Prefect's ``HandlePausingFlows``)."""
+    context = FlowRunContext.get()
+    run = context.flow_run if context else None
+    return bool(run and run.deployment_id and not run.parent_task_run_id)
+
+
+def confirmed(run_id: int, samples: list[str]) -> bool:
+    """Ask the operator whether to replace the sequences of ``samples``; their answer.
+
+    A deployment's run (dashboard, API, ``prefect deployment run``) is *suspended*: its
+    process exits and frees the worker's slot; ``resume_flow_run(id, run_input={"replace":
+    true})`` (or the dashboard's Resume form) reschedules it, and the run starts again from the
+    top: same ImportRun (found by flow run id), the steps before the question again, then
+    Prefect answers this same question with the stored input at once. A run that cannot be
+    suspended waits in its process (``pause_flow_run``); the command line refuses instead.
+    """
+    key = confirmation_key(run_id, samples)
+    if not already_asked(key):
+        ask_for_confirmation(run_id, samples)
+    if can_suspend():
+        answer = suspend_flow_run(
+            wait_for_input=ConfirmReplace, timeout=CONFIRMATION_TIMEOUT_SECONDS, key=key
+        )
+    else:
+        answer = pause_flow_run(
+            wait_for_input=ConfirmReplace,
+            timeout=CONFIRMATION_TIMEOUT_SECONDS,
+            poll_interval=2,
+            key=key,
+        )
+    record_confirmation(run_id, answer.replace)
+    return answer.replace
 
 
 @django_task(name="record-confirmation", cache_policy=NO_CACHE)
@@ -511,23 +563,17 @@ def import_samples(
     executor, chunk_size = resolved(params)
     run_id = start_import_run(KIND, params.model_dump(mode="json"), import_run_id)
     reference = resolve_reference(params.reference)
-    metadata = download(params.metadata, params.metadata_sha256) if params.metadata else None
+    metadata = None
+    if params.metadata:
+        metadata = download(params.metadata, params.metadata_sha256, run_id)
     table = check_metadata(metadata.path, params, run_id) if metadata else None
     sample_of = table.sample_of_records() if table is not None else {}
     if params.fasta:
-        fasta = download(params.fasta, params.fasta_sha256)
+        fasta = download(params.fasta, params.fasta_sha256, run_id)
         manifest = split(fasta.path, reference, chunk_size, sample_of, executor, run_id)
         changes = plan(manifest, reference, run_id)
         if changes["needs_confirmation"] and not params.confirm_replace:
-            ask_for_confirmation(run_id, changes["replaced_samples"])
-            answer = pause_flow_run(
-                wait_for_input=ConfirmReplace,
-                timeout=CONFIRMATION_TIMEOUT_SECONDS,
-                poll_interval=2,
-                key=f"confirm-replace-{run_id}",
-            )
-            record_confirmation(run_id, answer.replace)
-            if not answer.replace:
+            if not confirmed(run_id, changes["replaced_samples"]):
                 return Cancelled(message="the operator declined to replace sample sequences")
         reference_file = write_reference_file(reference, executor)
         jobs = submit_align_jobs(manifest, reference_file, reference, executor, run_id)

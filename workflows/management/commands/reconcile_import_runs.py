@@ -1,0 +1,27 @@
+"""``manage.py reconcile_import_runs``: mark failed the imports still ``running`` whose process
+is gone (killed with SIGKILL, its node rebooted), so the admin and ``/api/imports/`` stop
+showing them as running.
+
+The next import and ``GET /api/imports/{id}/`` do the same; this is for a cron job or an
+operator who wants it now. Same host: the recorded process (pid and start time) no longer
+exists. Another host: no heartbeat for ``EMGSONAR_IMPORTS__STALE_AFTER_SECONDS``.
+"""
+
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from workflows import services
+
+
+class Command(BaseCommand):
+    help = (
+        "Mark failed every running import whose process is gone (same host: pid gone; "
+        "another host: heartbeat older than EMGSONAR_IMPORTS__STALE_AFTER_SECONDS)."
+    )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        marked = services.reconcile_import_runs()
+        for pk, reason in marked:
+            self.stdout.write(f"import run #{pk}: failed ({reason})")
+        self.stderr.write(f"reconcile_import_runs: {len(marked)} run(s) marked failed")
