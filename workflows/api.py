@@ -58,8 +58,8 @@ def start_import(request: HttpRequest, params: ImportSamplesParams) -> Status:
 def get_import(request: HttpRequest, pk: int) -> ImportRun:
     """State, summary and flow run of one import (permission ``emgsonar.view_importrun``).
 
-    A ``running`` import whose process is gone (killed, its node rebooted) is answered as
-    ``failed`` with the reason ``interrupted: …; re-run the import``.
+    A ``running`` import whose process is gone (killed, its node rebooted) is marked and
+    answered ``failed``, its ``error`` saying why (``interrupted: ...; re-run the import``).
     """
     require_permission(request, "emgsonar.view_importrun")
     services.reconcile_import_runs(ids=[pk])  # a run whose process is gone reads as failed
