@@ -60,6 +60,7 @@ from ena_like.filters.tree import (
     ReferenceCondition,
     RepliconCondition,
     SampleCondition,
+    parse_filters,
 )
 from ena_like.filters.values import typed_value
 from ena_like.models import Property, Sample, SampleProperty
@@ -363,6 +364,52 @@ class FilterCompiler:
             return None
         return terms[0].target.level, next(iter(terms[0].ids))
 
+    # --- lookups for other readers (ena_like.analytics): the same resolution as filters --
+    def resolve_mutations(
+        self, texts: list[str]
+    ) -> list[tuple[str, int, int, int, tuple[int, ...]]]:
+        """Per label, ``(level, replicon or CDS id, start, end, stored ids)``, resolved as a
+        filter resolves it (one lookup per level; 0-based half-open span; a wildcard has several
+        ids, a mutation never seen none).
+
+        :raises BadMutationError: unparsable, unknown prefix, a gene of several CDS, ``n``/``x``.
+        """
+        self._prepare(
+            parse_filters({"andFilter": [{"label": "DNA/AA Profile", "value": t} for t in texts]})
+        )
+        result = []
+        for text in texts:
+            target = self._terms[(text, None)].target
+            if target.literal_unknown or len(target.cds_ids) > 1:
+                several = len(target.cds_ids) > 1
+                raise BadMutationError(
+                    f"'{text}' names "
+                    + ("a gene of several CDS" if several else "no call (n/x is unknown data)"),
+                    hint="Name the CDS" if several else "Name the base or residue",
+                )
+            part = target.replicon_id if target.level == "nt" else target.cds_ids[0]
+            assert part is not None
+            p = target.parsed
+            ids = tuple(sorted(self._terms[(text, None)].ids))
+            result.append((target.level, part, p.start, p.end, ids))
+        return result
+
+    def replicon_id(self, accession: str) -> int:
+        """The id of a replicon of the reference. :raises FilterError: unknown, listing them."""
+        found = self.replicons.get(accession.strip().strip("\"'"))
+        if found is None:
+            raise FilterError(
+                f"unknown replicon '{accession}' for reference {self.reference.accession}",
+                hint=f"Replicons: {_listing(self.replicons)}",
+            )
+        return found
+
+    def cds_ids(self, symbol: str) -> tuple[int, ...]:
+        """CDS ids of a CDS or gene symbol, as a mutation prefix resolves them.
+
+        :raises BadMutationError: unknown symbol, listing the genes."""
+        return self._cds_for(symbol.strip(), None, symbol)
+
     def _term_q(self, term: _Term) -> Q:
         target = term.target
         if target.literal_unknown:
@@ -446,6 +493,9 @@ class FilterCompiler:
         from the hierarchy, recombinants included); unknown names are an error."""
         if not names:
             raise FilterError("'Lineages' needs at least one lineage in 'lineageList'")
+        # ``BA.2*``: that lineage with its sublineages, whatever includeSublineages says
+        starred = {n.strip().removesuffix("*") for n in names if n.strip().endswith("*")}
+        names = [n.strip().removesuffix("*") for n in names]
         found, unknown = self.lineages.resolve(names)
         seen: set[str] = set()
         if unknown:
@@ -463,8 +513,9 @@ class FilterCompiler:
                     hint="List them with GET /api/samples/full_lineages/",
                 )
         selected = set(found.values()) | seen
-        if include_sublineages and found:
-            selected |= self.lineages.descendants(sorted(set(found.values())))
+        roots = {v for k, v in found.items() if include_sublineages or k in starred}
+        if roots:
+            selected |= self.lineages.descendants(sorted(roots))
         return selected
 
     def _samples(self, cond: SampleCondition) -> Q:
