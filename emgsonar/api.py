@@ -8,6 +8,7 @@ import emgsonar
 from analyses.api import router as analyses_router
 from emgsonar.exception_handlers import register_exception_handlers
 from emgsonar.rendering import RENDERER
+from ena_like.analytics_api import router as analytics_router
 from ena_like.api import router as samples_router
 from workflows.api import router as imports_router
 
@@ -64,3 +65,4 @@ def status(request) -> dict[str, str]:
 api.add_router("/", analyses_router)
 api.add_router("/", samples_router)
 api.add_router("/", imports_router)
+api.add_router("/analytics/", analytics_router)
