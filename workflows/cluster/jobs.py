@@ -371,6 +371,25 @@ def _apply_status(
         setattr(job, name, value)
 
 
+def _apply_status_or_retry(
+    job: ClusterJob, status: JobStatus, backend: ClusterBackend, policy: ResubmitPolicy
+) -> None:
+    """:func:`_apply_status`, where a resubmission the scheduler refused for now (controller
+    unreachable, slurmrestd failing) is tried again at the next poll, like a failed poll:
+    nothing was recorded (the transaction rolled back), so the job is still seen lost."""
+    try:
+        _apply_status(job, status, backend, policy)
+    except ClusterBackendError as exc:
+        logger.warning(
+            "could not resubmit cluster job %s (%s job %s, %s): %s; trying again",
+            job.key,
+            job.backend,
+            job.job_id,
+            status.state,
+            exc,
+        )
+
+
 def _copy_into(target: ClusterJob, source: ClusterJob) -> None:
     for model_field in ClusterJob._meta.concrete_fields:
         setattr(target, model_field.attname, getattr(source, model_field.attname))
@@ -476,7 +495,7 @@ def _watch(
             statuses = {}
         for job in live:
             if job.job_id in statuses:
-                _apply_status(job, statuses[job.job_id], backend, policy)
+                _apply_status_or_retry(job, statuses[job.job_id], backend, policy)
         counts = dict(Counter(str(job.state) for job in by_pk.values()))
         if on_progress is not None and counts != last_counts:
             on_progress(counts)

@@ -245,12 +245,24 @@ class SlurmCliBackend:
             return unknown_status(spec, first, self.lost_after_seconds, "UNKNOWN", now)
         fields = dict(re.findall(r"(\w+)=(\S*)", proc.stdout))
         exit_code = _parse_exit_code(fields.get("ExitCode", ""))
+        restarts = fields.get("Restarts", "")
         return self._known(
-            job_id, spec, fields.get("JobState", ""), fields.get("Reason", ""), exit_code
+            job_id,
+            spec,
+            fields.get("JobState", ""),
+            fields.get("Reason", ""),
+            exit_code,
+            int(restarts) if restarts.isdigit() else 0,
         )
 
     def _known(
-        self, job_id: str, spec: JobSpec, raw: str, reason: str, exit_code: int | None
+        self,
+        job_id: str,
+        spec: JobSpec,
+        raw: str,
+        reason: str,
+        exit_code: int | None,
+        restarts: int = 0,
     ) -> JobStatus:
         """:func:`classify` a job Slurm listed; a state this code does not know (a newer
         Slurm) is waited on like an unknown job, and the grace period decides."""
@@ -258,7 +270,7 @@ class SlurmCliBackend:
         def finished(spec: JobSpec, code: int | None, raw: str, reason: str) -> JobStatus:
             return self.result_grace.status(job_id, spec, code, raw, reason)
 
-        status = classify(spec, raw, reason, exit_code, finished=finished)
+        status = classify(spec, raw, reason, exit_code, restarts=restarts, finished=finished)
         if status is not None:
             self._unseen_since.pop(job_id, None)
             return status
@@ -268,8 +280,9 @@ class SlurmCliBackend:
         return unknown_status(spec, first, self.lost_after_seconds, raw, now)
 
     #: the ``squeue -O`` fields read per job: id (``<array>_<index>`` for array tasks), state,
-    #: reason, and the exit code as a wait status (what ``scontrol`` shows as ``X:S``)
-    _SQUEUE_FORMAT = "JobArrayID:0|,State:0|,Reason:0|,exit_code:0"
+    #: reason, the exit code as a wait status (what ``scontrol`` shows as ``X:S``), and how
+    #: often Slurm requeued it
+    _SQUEUE_FORMAT = "JobArrayID:0|,State:0|,Reason:0|,exit_code:0|,RestartCnt:0"
 
     def status_many(
         self, jobs: Sequence[tuple[str, JobSpec, float | None]], batch: int = 500
@@ -282,7 +295,7 @@ class SlurmCliBackend:
         :raises ClusterBackendError: squeue failed (controller unreachable).
         """
         query = sorted({job_id.split("_")[0] for job_id, _, _ in jobs})
-        listed: dict[str, tuple[str, str, int | None]] = {}
+        listed: dict[str, tuple[str, str, int | None, int]] = {}
         for start in range(0, len(query), batch):
             ids = ",".join(query[start : start + batch])
             proc = self._run(
@@ -292,10 +305,11 @@ class SlurmCliBackend:
             if proc.returncode != 0 and "Invalid job id" not in proc.stderr:
                 raise ClusterBackendError(f"squeue failed: {proc.stderr.strip()}")
             for line in proc.stdout.splitlines():
-                job_id, raw, reason, code = [*line.split("|"), "", "", ""][:4]
-                code = code.strip()
+                job_id, raw, reason, code, restarts = [*line.split("|"), "", "", "", ""][:5]
+                code, restarts = code.strip(), restarts.strip()
                 status = wait_status_code(int(code)) if code.isdigit() else None
-                listed[job_id.strip()] = (raw.strip(), reason.strip(), status)
+                count = int(restarts) if restarts.isdigit() else 0
+                listed[job_id.strip()] = (raw.strip(), reason.strip(), status, count)
         result: dict[str, JobStatus] = {}
         for job_id, spec, last_seen in jobs:
             if job_id in listed:
@@ -343,12 +357,20 @@ def classify(
     reason: str,
     exit_code: int | None,
     *,
+    restarts: int = 0,
     finished: Callable[[JobSpec, int | None, str, str], JobStatus] = finished_status,
 ) -> JobStatus | None:
     """Slurm's view of a job as a :class:`JobStatus`; None for a state not in :data:`STATE_MAP`.
 
     ``finished`` classifies a ``COMPLETED`` job (by its result file, see
     :class:`~workflows.cluster.backend.ResultGrace` for the backends' grace period).
+
+    A job Slurm requeued (``restarts`` > 0: its node failed, it was preempted, or an admin
+    requeued it) that waits to start again is *lost*: Slurm holds it back until the old
+    credential expires (``cred_expire``, 120 s by default) and retries without limit, while a
+    resubmission starts now and counts against the policy. Jobs are submitted with
+    ``--no-requeue`` (:data:`~workflows.cluster.backend.NO_REQUEUE`), but slurmrestd's
+    ``v0.0.38`` ignores that field and a site may requeue anyway.
 
     A job over its limits says so: ``raw`` ``TIMEOUT`` or ``OUT_OF_MEMORY`` and a reason with
     the limit from the spec (the operator's next step is to raise it). Without cgroups Slurm
@@ -361,6 +383,9 @@ def classify(
         return None
     if raw == "COMPLETED":
         return finished(spec, exit_code, raw, reason)
+    if state is JobState.PENDING and restarts > 0:
+        why = f" after {reason}" if reason and reason != "BeginTime" else ""
+        return JobStatus(JobState.LOST, None, f"requeued by Slurm{why}", raw)
     if raw == "FAILED" and exit_code == -9 and _memory_exceeded(spec):
         raw = "OUT_OF_MEMORY"
     if raw == "OUT_OF_MEMORY":

@@ -135,10 +135,17 @@ class SlurmRestBackend(SlurmCliBackend):
         return token
 
     def _request(
-        self, method: str, path: str, body: dict[str, Any] | None = None, *, missing_ok=False
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        missing_ok: bool = False,
+        submitted_ok: bool = False,
     ) -> dict[str, Any]:
         """One request; the answer's JSON. Slurm's ``errors`` raise, except an unknown job id
-        when ``missing_ok`` (the answer is returned, for the caller to look at).
+        when ``missing_ok``, and any error of an answer that carries a job id when
+        ``submitted_ok`` (the answer is returned, for the caller to look at).
 
         :raises ClusterBackendError: slurmrestd unreachable, or an error answer.
         """
@@ -171,14 +178,19 @@ class SlurmRestBackend(SlurmCliBackend):
                 hint="Is slurmrestd running? (`./taskw slurm-up` starts the dev one)",
             ) from exc
         errors = [error for error in data.get("errors", []) if error]
-        if errors and not (
-            missing_ok and all(e.get("error_number") == INVALID_JOB_ID for e in errors)
-        ):
-            described = "; ".join(
-                f"{e.get('error', '')} {e.get('description', '')}".strip() for e in errors
+        if not errors:
+            return data
+        described = "; ".join(
+            f"{e.get('error', '')} {e.get('description', '')}".strip() for e in errors
+        )
+        if missing_ok and all(_error_number(e) == INVALID_JOB_ID for e in errors):
+            return data
+        if submitted_ok and isinstance(data.get("job_id"), int):
+            logger.warning(
+                "slurmrestd: %s %s queued job %s: %s", method, path, data["job_id"], described
             )
-            raise ClusterBackendError(f"slurmrestd: {method} {path} failed: {described}")
-        return data
+            return data
+        raise ClusterBackendError(f"slurmrestd: {method} {path} failed: {described}")
 
     # --- jobs ------------------------------------------------------------------------------
 
@@ -193,6 +205,9 @@ class SlurmRestBackend(SlurmCliBackend):
             "cpus_per_task": spec.cpus,
             "memory_per_node": spec.memory_mb,
             "time_limit": time_limit_minutes(spec.time_limit),
+            # as the scripts' --no-requeue (backend.NO_REQUEUE); v0.0.38 ignores it, so a
+            # requeued job is taken for lost by its restart count (slurm.classify)
+            "requeue": False,
             "environment": {
                 key: value for key, value in os.environ.items() if re.fullmatch(r"\w+", key)
             },
@@ -205,7 +220,12 @@ class SlurmRestBackend(SlurmCliBackend):
         return fields
 
     def _submit(self, script: str, fields: dict[str, Any], path: Path) -> str:
-        data = self._request("POST", "job/submit", {"script": script, "job": fields})
+        """``POST job/submit``; the job id. An answer with a job id *and* errors is a queued
+        job the controller cannot start yet (its node is down or drained: "Required node not
+        available"); ``sbatch`` queues such a job silently, so it is no failure here either
+        (raising would leave the queued job unrecorded, and it would run twice)."""
+        body = {"script": script, "job": fields}
+        data = self._request("POST", "job/submit", body, submitted_ok=True)
         job_id = str(data.get("job_id", ""))
         if not job_id.isdigit():
             raise ClusterBackendError("slurmrestd returned no job id", value=data, path=path)
@@ -275,26 +295,35 @@ class SlurmRestBackend(SlurmCliBackend):
         self._request("DELETE", f"job/{job_id}", missing_ok=True)
 
 
-def _index_jobs(records: list[dict[str, Any]]) -> dict[str, tuple[str, str, int | None]]:
-    """slurmrestd's job records by job id (``<array>_<index>`` for array tasks): state, reason
-    and exit code. A record of an array's not yet started tasks (``array_task_string``
-    ``2-9%2``) stands for each of them."""
-    listed: dict[str, tuple[str, str, int | None]] = {}
+def _error_number(error: dict[str, Any]) -> int | None:
+    """Slurm's error number of an entry of ``errors`` (``error_number`` in some answers of
+    ``v0.0.38``, ``error_code`` in others)."""
+    number = error.get("error_number", error.get("error_code"))
+    return number if isinstance(number, int) else None
+
+
+def _index_jobs(records: list[dict[str, Any]]) -> dict[str, tuple[str, str, int | None, int]]:
+    """slurmrestd's job records by job id (``<array>_<index>`` for array tasks): state, reason,
+    exit code and how often Slurm requeued it. A record of an array's not yet started tasks
+    (``array_task_string`` ``2-9%2``) stands for each of them."""
+    listed: dict[str, tuple[str, str, int | None, int]] = {}
     for record in records:
         raw = str(record.get("job_state", ""))
         reason = str(record.get("state_reason", ""))
         code = record.get("exit_code")
         exit_code = wait_status_code(code) if isinstance(code, int) else None
+        restarts = record.get("restart_cnt")
+        restarts = restarts if isinstance(restarts, int) else 0
         array_id = record.get("array_job_id") or 0
         task_id = record.get("array_task_id")
         pending = str(record.get("array_task_string") or "")
         if array_id and task_id is not None:
-            listed[f"{array_id}_{task_id}"] = (raw, reason, exit_code)
+            listed[f"{array_id}_{task_id}"] = (raw, reason, exit_code, restarts)
         elif array_id and pending:
             for index in expand_indices(pending):
-                listed[f"{array_id}_{index}"] = (raw, reason, exit_code)
+                listed[f"{array_id}_{index}"] = (raw, reason, exit_code, restarts)
         else:
-            listed[str(record.get("job_id"))] = (raw, reason, exit_code)
+            listed[str(record.get("job_id"))] = (raw, reason, exit_code, restarts)
     return listed
 
 

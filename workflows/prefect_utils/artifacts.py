@@ -98,11 +98,15 @@ def summary_markdown(title: str, summary: Mapping[str, Any], links: Mapping[str,
 
     :param summary: the ``ImportRun.summary`` dict; understood keys: ``counts`` (name → int),
         ``steps`` (name → {"seconds": float, ...}), ``failures`` (list of {"record", "reason"}),
-        ``cluster_jobs`` (list of {"key", "job_id", "state", "backend"}), ``qc`` (sequences per
-        QC status and the ``worst`` ones, from ``workflows.queries.qc_summary``),
-        ``ignored_metadata_columns`` (columns of the metadata table no property was mapped to).
+        ``cluster_jobs`` (list of {"key", "backend", "job_id", "state", "attempts",
+        "reason"}), ``qc`` (sequences per QC status and the ``worst`` ones, from
+        ``workflows.queries.qc_summary``),
+        ``ignored_metadata_columns`` (columns of the metadata table no property was mapped to),
+        ``error`` (why a failed import failed; shown first).
     """
     lines = [f"# {title}", ""]
+    if summary.get("error"):
+        lines += ["## Error", "", "```", str(summary["error"]).strip(), "```", ""]
     counts = summary.get("counts") or {}
     if counts:
         lines += ["| count | value |", "|---|---:|"]
@@ -140,20 +144,34 @@ def summary_markdown(title: str, summary: Mapping[str, Any], links: Mapping[str,
         ]
         lines += ["(map them with `cols` / `--cols PROP=COLUMN`).", ""]
     lines += _qc_lines(summary.get("qc") or {})
-    jobs = summary.get("cluster_jobs") or []
-    if jobs:
-        lines += ["## Cluster jobs", "", "| chunk | backend | job id | state |"]
-        lines.append("|---|---|---|---|")
-        lines += [
-            f"| {j.get('key', '')} | {j.get('backend', '')} | {j.get('job_id', '')} | "
-            f"{j.get('state', '')} |"
-            for j in jobs
-        ]
-        lines.append("")
+    lines += _cluster_job_lines(summary.get("cluster_jobs") or [])
     if links:
         lines += ["## Links", ""]
         lines += [f"- [{label}]({url})" for label, url in links.items()]
     return "\n".join(lines) + "\n"
+
+
+def _cell(value: object) -> str:
+    """A value as one Markdown table cell (a ``|`` or line break in a reason would end it)."""
+    return " ".join(str(value).split()).replace("|", "\\|")
+
+
+def _cluster_job_lines(jobs: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The "Cluster jobs" table: each job's state, attempts and why it ended so (a failed
+    task's ``OUT_OF_MEMORY: ...`` or ``TIMEOUT: ...`` is the operator's next step)."""
+    rows = [
+        "| "
+        + " | ".join(
+            _cell(job.get(field, ""))
+            for field in ("key", "backend", "job_id", "state", "attempts", "reason")
+        )
+        + " |"
+        for job in jobs
+    ]
+    if not rows:
+        return []
+    header = ["## Cluster jobs", "", "| chunk | backend | job id | state | attempts | reason |"]
+    return [*header, "|---|---|---|---|---:|---|", *rows, ""]
 
 
 def _qc_lines(qc: Mapping[str, Any]) -> list[str]:
