@@ -89,7 +89,10 @@ class AggregatedParams(_AnalyticsParams):
 
 # --- responses ---------------------------------------------------------------------------------
 class _FrequencyRow(Schema):
-    mutation: str = Field(description="The label, as filters take it")
+    mutation: str = Field(
+        description="The stored label (AA with its CDS prefix; NT without the replicon, which "
+        "a filter on a multi-replicon reference needs as a prefix: <replicon>:<label>)"
+    )
     position: int = Field(description="1-based first base/residue (an insertion's anchor)")
     ref: str
     alt: str = Field(description="'' for a deletion; anchor + inserted for an insertion")

@@ -60,6 +60,7 @@ class Called:
     """One genome as the calling core's TSV describes it."""
 
     aligned: bool
+    replicon: str = ""
     covered: Span = (0, 0)
     missing: list[Span] = field(default_factory=list)
     nt: dict[str, tuple[str, Span]] = field(default_factory=dict)  # label → (kind, span)
@@ -93,9 +94,11 @@ def _ranges(text: str) -> list[Span]:
 def _nt(label: str) -> tuple[str, Span]:
     if m := re.fullmatch(r"del:(\d+)(?:-(\d+))?", label):
         return "del", (int(m[1]) - 1, int(m[2] or m[1]))
-    if m := re.fullmatch(r"([ACGT])(\d+)([A-Z]{2,})", label):
+    if label.startswith(".0."):  # inserted before base 1: judged at base 1
+        return "ins", (0, 1)
+    if m := re.fullmatch(r"([A-Z])(\d+)([A-Z]{2,})", label):
         return "ins", (int(m[2]) - 1, int(m[2]))
-    m = re.fullmatch(r"([ACGT])(\d+)([A-Z])", label)
+    m = re.fullmatch(r"([A-Z])(\d+)([A-Z])", label)
     assert m, label
     return "sub", (int(m[2]) - 1, int(m[2]))
 
@@ -114,12 +117,16 @@ def read_calls(tsv: Path) -> dict[str, Called]:
     with tsv.open() as handle:
         for row in csv.DictReader(handle, delimiter="\t"):
             covered = _ranges(row["covered"])
-            called = Called(aligned=bool(row["replicon"]) and bool(covered))
+            called = Called(
+                aligned=bool(row["replicon"]) and bool(covered), replicon=row["replicon"]
+            )
             if called.aligned:
                 called.covered = (covered[0][0], covered[-1][1])
                 called.missing = _ranges(row["missing"])
             for column in ("substitutions", "ambiguous", "deletions", "insertions"):
                 for label in filter(None, row[column].split(",")):
+                    # a multi-replicon reference prefixes the replicon; the API names it apart
+                    label = label.removeprefix(f"{row['replicon']}:")
                     called.nt[label] = _nt(label)
             for column in ("aa_substitutions", "aa_deletions", "aa_insertions"):
                 for label in filter(None, row[column].split(",")):
@@ -567,3 +574,75 @@ def test_bad_parameters_are_named(api, path, params, status, code, words):
     assert response.status_code == status, response.content
     body = response.json()
     assert body["code"] == code and words in body["detail"], body
+
+
+# --- a segmented reference -------------------------------------------------------------------
+FLU = "NC_026438.1"
+FLU_DIR = SHARED_DATA / "influenza/influenza-A/H1N1PDM_California"
+FLU_TSV = FLU_DIR / "H1N1PDM.sequences.tsv"
+FLU_FASTA = FLU_DIR / "H1N1.sequences.fasta.xz"
+
+
+@pytest.fixture(scope="module")
+def flu_calls(tmp_path_factory) -> dict[str, Called]:
+    out = tmp_path_factory.mktemp("flu") / "calls.tsv"
+    segments = sorted(FLU_DIR.glob("segment_*.gb"), key=lambda p: int(p.name.split("_")[1]))
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "analyses.calling",
+            "--genbank",
+            *map(str, segments),
+            "--fasta",
+            str(FLU_FASTA),
+            "--out",
+            str(out),
+        ],
+        check=True,
+        cwd=REPO_ROOT,
+        capture_output=True,
+    )
+    return read_calls(out)
+
+
+@pytest.fixture
+def flu(influenza_h1n1_reference, db) -> dict[str, list[str]]:
+    """The 18 H1N1 samples (one to eight segment records each): sample → record names."""
+    cols = {"name": "name", "sequences": "sequences", "collection_date": "date"}
+    load_dataset(FLU, FLU_FASTA, FLU_TSV, cols)
+    with FLU_TSV.open() as handle:
+        return {r["name"]: r["sequences"].split() for r in csv.DictReader(handle, delimiter="\t")}
+
+
+def test_a_segmented_reference_counts_coverage_per_segment(client, flu, flu_calls):
+    """Coverage per segment: a sample without a record of that segment has no data there (most
+    samples here are one HA record); ``replicon=`` restricts to one segment."""
+    expected: dict[tuple[str, str], tuple[int, int]] = {}
+    for replicon in {c.replicon for c in flu_calls.values() if c.replicon}:
+        per_sample = {
+            name: [flu_calls[r] for r in records if flu_calls[r].replicon == replicon]
+            for name, records in flu.items()
+        }
+        labels = {
+            (label, span)
+            for calls in per_sample.values()
+            for c in calls
+            for label, (kind, span) in c.nt.items()
+            if kind in ("sub", "del")
+        }
+        for label, span in labels:
+            n = sum(any(label in c.nt for c in calls) for calls in per_sample.values())
+            cov = sum(any(c.nt_data(span) for c in calls) for calls in per_sample.values())
+            expected[(replicon, label)] = (n, cov)
+    response = client.get(BASE + "nucleotide_mutations/", {"reference": FLU, "min_proportion": 0})
+    body = response.json()
+    assert body["filtered_samples"] == len(flu) == 18
+    got = {(r["replicon"], r["mutation"]): (r["count"], r["coverage"]) for r in body["mutations"]}
+    assert got == expected
+    ha = "CY121680.1"
+    assert max(cov for (rep, _), (_, cov) in expected.items() if rep != ha) < 10
+    only = client.get(
+        BASE + "nucleotide_mutations/", {"reference": FLU, "min_proportion": 0, "replicon": ha}
+    ).json()["mutations"]
+    assert {(r["replicon"], r["mutation"]) for r in only} == {k for k in expected if k[0] == ha}
