@@ -199,11 +199,7 @@ class _Heartbeat(threading.Thread):
     def run(self) -> None:
         while not self.stopped.wait(self.interval):
             try:
-                alive = ImportRun.objects.filter(
-                    pk=self.import_run_id,
-                    state__in=[State.RUNNING, State.AWAITING_CONFIRMATION],
-                    pid=os.getpid(),
-                ).update(heartbeat=timezone.now())
+                alive = self.beat()
             except Exception:  # the database may be briefly away; the next beat retries
                 logger.warning("heartbeat of import #%s failed", self.import_run_id, exc_info=True)
                 alive = 1
@@ -212,6 +208,29 @@ class _Heartbeat(threading.Thread):
             if not alive:
                 break
         _HEARTBEATS.pop(self.import_run_id, None)
+
+    def beat(self) -> int:
+        """Refresh the heartbeat; 0 when the run is no longer this process's to run.
+
+        A run marked interrupted while this process lives (judged from another host when its
+        beats could not reach the database for longer than the limit) is taken back: running
+        again, the reason cleared, so the flow can still finish it.
+        """
+        now = timezone.now()
+        mine = ImportRun.objects.filter(pk=self.import_run_id, pid=os.getpid())
+        alive = mine.filter(state__in=[State.RUNNING, State.AWAITING_CONFIRMATION]).update(
+            heartbeat=now
+        )
+        if not alive:
+            alive = mine.filter(state=State.FAILED, error__startswith=INTERRUPTED).update(
+                state=State.RUNNING, error="", finished=None, heartbeat=now
+            )
+            if alive:
+                logger.warning(
+                    "import #%s was marked interrupted although its process lives; running again",
+                    self.import_run_id,
+                )
+        return alive
 
 
 _HEARTBEATS: dict[int, _Heartbeat] = {}
@@ -234,6 +253,10 @@ def stop_heartbeat(import_run_id: int) -> None:
         beat.stopped.set()
 
 
+#: how the reason of a run whose process is gone starts (see :func:`interrupted_reason`)
+INTERRUPTED = "interrupted:"
+
+
 def interrupted_reason(run: ImportRun, now: datetime.datetime | None = None) -> str | None:
     """Why a ``running`` run can no longer finish (its process is gone), or None.
 
@@ -246,7 +269,7 @@ def interrupted_reason(run: ImportRun, now: datetime.datetime | None = None) -> 
         if process_alive(run.pid, run.pid_start_ticks):
             return None
         return (
-            f"interrupted: its process is gone (pid {run.pid} on {run.host} ended without "
+            f"{INTERRUPTED} its process is gone (pid {run.pid} on {run.host} ended without "
             "finishing the run, e.g. killed); re-run the import"
         )
     last = run.heartbeat or run.updated
@@ -255,7 +278,7 @@ def interrupted_reason(run: ImportRun, now: datetime.datetime | None = None) -> 
         return None
     where = f"pid {run.pid} on {run.host}" if run.host else "its process"
     return (
-        f"interrupted: no heartbeat from {where} for {age:.0f} s (limit "
+        f"{INTERRUPTED} no heartbeat from {where} for {age:.0f} s (limit "
         f"EMGSONAR_IMPORTS__STALE_AFTER_SECONDS={limit:g}), its process is gone; "
         "re-run the import"
     )

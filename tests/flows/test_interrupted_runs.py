@@ -141,3 +141,41 @@ def test_a_live_process_is_never_judged_by_its_heartbeat(settings) -> None:
     assert services.reconcile_import_runs() == [
         (waiting.pk, "no answer to the confirmation within 24 h; start the import again")
     ]
+
+
+def test_a_run_marked_interrupted_while_its_process_lives_is_taken_back(settings) -> None:
+    """A worker whose beats could not reach the database for longer than the limit is judged
+    gone from another host; its next beat takes the run back, so the flow can finish it."""
+    me = services.ProcessIdentity.current()
+    with_imports(settings, heartbeat_seconds=0.2)
+    old = timezone.now() - timedelta(hours=1)
+    run = ImportRun.objects.create(
+        kind="samples",
+        state="running",
+        host=me.host,
+        pid=me.pid,
+        pid_start_ticks=me.start_ticks,
+        heartbeat=old,
+    )
+    services.start_heartbeat(run.pk)
+    try:
+        deadline = time.monotonic() + 30
+        while ImportRun.objects.get(pk=run.pk).heartbeat == old:
+            assert time.monotonic() < deadline, "no heartbeat"
+            time.sleep(0.1)
+        reason = f"{services.INTERRUPTED} no heartbeat from pid {me.pid} on {me.host} for 400 s"
+        ImportRun.objects.filter(pk=run.pk).update(
+            state="failed", error=reason, finished=timezone.now()
+        )
+        while ImportRun.objects.get(pk=run.pk).state != "running":
+            assert time.monotonic() < deadline, "the run was not taken back"
+            time.sleep(0.1)
+        run.refresh_from_db()
+        assert run.error == "" and run.finished is None
+        # a run that failed for its own reason is not taken back; the beat stops
+        ImportRun.objects.filter(pk=run.pk).update(state="failed", error="bad FASTA")
+        time.sleep(1)
+        run.refresh_from_db()
+        assert run.state == "failed" and run.error == "bad FASTA"
+    finally:
+        services.stop_heartbeat(run.pk)
