@@ -5,10 +5,12 @@ import json
 from typing import Annotated, Any
 
 from ninja import Field, Schema
-from pydantic import AliasChoices, BaseModel, ConfigDict, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, field_validator, model_validator
 
 from emgsonar.pagination import MAX_OFFSET, MAX_PAGE, MAX_ROWS
 from emgsonar.schemas import ErrorOut
+from ena_like.filters.errors import FilterError
+from ena_like.filters.query_language import QueryText
 from ena_like.filters.schema import Filter
 
 
@@ -52,7 +54,9 @@ class JsonText:
 
 
 class FilterParams(ReferenceParams):
-    """A reference and a ``filters`` JSON tree (api.md, Filter items)."""
+    """A reference and a ``filters`` JSON tree (api.md, Filter items), or the same filter as a
+    ``query`` in the query language (api.md, Query language); not both. A query is handed on as
+    ``filters`` (a :class:`QueryText`), so whatever reads ``params.filters`` takes it."""
 
     filters: Annotated[str | None, JsonText(Filter)] = Field(
         None,
@@ -62,6 +66,29 @@ class FilterParams(ReferenceParams):
             "a key the label does not take is a 400 naming the keys it takes"
         ),
     )
+    query: str | None = Field(
+        None,
+        max_length=100_000,
+        description=(
+            "The filter in the query language instead of filters (not both), e.g. "
+            "'S:N501Y & (S:E484K | !lineage=BA.2*) & country=Germany & "
+            "collection_date>=2024-06-01', '[2-of: S:F456L, S:L455S, S:Q493E]', "
+            "'MAYBE(S:F456L)', 'ins_22204:?GAG?'; a syntax error is a 400 naming the column"
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _query_as_filters(self) -> "FilterParams":
+        """``query`` becomes ``filters``; both is the client's mistake (400, not 422: raised as
+        the filter engine's error, which pydantic lets through)."""
+        if self.query and self.query.strip():
+            if self.filters and self.filters.strip():
+                raise FilterError(
+                    "both 'filters' and 'query' given",
+                    hint="Send one: the filter JSON or the same filter in the query language",
+                )
+            self.filters = QueryText(self.query)
+        return self
 
 
 class PageParams(ForbidExtra):

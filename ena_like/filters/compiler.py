@@ -20,13 +20,16 @@ Validation against the database (known properties, lineages, replicons, CDS) hap
 compiling, with a fixed small number of lookups per request.
 """
 
+import operator
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, reduce
 from typing import Any
 
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import Exists, OuterRef, Q
+from django.db.backends.postgresql.psycopg_any import NumericRange
+from django.db.models import Case, Exists, IntegerField, OuterRef, Q, Value, When
+from django.db.models.lookups import Exact, GreaterThanOrEqual
 
 from analyses.calling.labels import ParsedMutation, parse_label
 from analyses.lineage_graph import LineageGraph, lineage_graph
@@ -35,6 +38,7 @@ from analyses.models import (
     AminoAcidMutation,
     Cds,
     MutationEffect,
+    MutationKind,
     NucleotideMutation,
     QcStatus,
     Reference,
@@ -53,8 +57,11 @@ from ena_like.filters.tree import (
     AnnotationCondition,
     Condition,
     FilterNode,
+    InsertionPatternCondition,
     LineageCondition,
+    MaybeCondition,
     MutationCondition,
+    NOfCondition,
     ProfileCondition,
     PropertyCondition,
     ReferenceCondition,
@@ -223,6 +230,9 @@ class FilterCompiler:
             RepliconCondition: self._replicon,
             ReferenceCondition: self._reference,
             AnnotationCondition: self._annotation,
+            NOfCondition: self._n_of,
+            MaybeCondition: self._maybe,
+            InsertionPatternCondition: self._insertion_pattern,
         }
         # the first class of the condition's MRO with a handler (the six mutation labels
         # share MutationCondition's)
@@ -240,6 +250,11 @@ class FilterCompiler:
                 texts.extend((m, None) for m in c.mutations())
             elif isinstance(c, MutationCondition):
                 texts.append((c.mutation(), c.label))
+            elif isinstance(c, MaybeCondition):
+                texts.append((c.value.strip(), None))
+            elif isinstance(c, NOfCondition):
+                for item in c.nodes:
+                    walk(item)
             for child in (*n.and_, *n.or_):
                 walk(child)
 
@@ -455,6 +470,100 @@ class FilterCompiler:
 
     def _mutation(self, cond: MutationCondition) -> Q:
         return self._all_of([self._terms[(cond.mutation(), cond.label)]])
+
+    # --- the query language's conditions (N-of, MAYBE, insertion patterns) ---------------
+    def _n_of(self, cond: NOfCondition) -> Q:
+        """At least (exactly) ``n`` items hold: the number of true items, one ``CASE`` each,
+        compared with ``n``; behind an OR of the items (indexable) when ``n >= 1``. The ends
+        need no counting: all of them is an AND, none of them a NOR."""
+        items = [self._node(node) for node in cond.nodes]
+        n = cond.n
+        if n > len(items):
+            return NOTHING
+        any_of = reduce(operator.or_, items)
+        if n == 0:
+            return ~any_of if cond.exactly else Q()
+        if n == len(items) or (n == 1 and not cond.exactly):
+            return reduce(operator.and_, items) if n == len(items) else any_of
+        true = [Case(When(q, then=Value(1)), default=Value(0)) for q in items]
+        hits = reduce(operator.add, true)
+        compare = Exact if cond.exactly else GreaterThanOrEqual
+        return any_of & Q(compare(hits, Value(n, output_field=IntegerField())))
+
+    def _maybe(self, cond: MaybeCondition) -> Q:
+        """The mutation, or no data over its span: no alignment of the sample to the replicon
+        whose covered range holds the span without an unknown range (N run, gap; for AA the
+        unknown residues, which include those outside the covered range) overlapping it."""
+        term = self._terms[(cond.value.strip(), None)]
+        target = term.target
+        if target.parsed.kind == "insertion":
+            raise BadMutationError(
+                f"MAYBE takes a substitution or deletion, not the insertion '{cond.value}'",
+                hint="Ask for the anchor base, e.g. MAYBE(T22204N) is no data there",
+            )
+        span = NumericRange(target.parsed.start, target.parsed.end)
+        alignments = Alignment.objects.filter(sequence__records__sample=OuterRef("pk"))
+        unknown = UnknownRange.objects.filter(
+            alignment=OuterRef("pk"), level=target.level, span__overlap=span
+        )
+        if target.level == "nt":
+            alignments = alignments.filter(replicon_id=target.replicon_id, covered__contains=span)
+        else:
+            if len(target.cds_ids) != 1:
+                raise BadMutationError(
+                    f"MAYBE({cond.value}): '{target.parsed.gene}' is a gene of several CDS",
+                    hint="Name the CDS",
+                )
+            cds = target.cds_ids[0]
+            replicon = next(c["replicon_id"] for c in self._cds if c["id"] == cds)
+            alignments = alignments.filter(replicon_id=replicon)
+            unknown = unknown.filter(cds_id=cds)
+        readable = alignments.filter(~Exists(unknown))
+        return self._term_q(term) | ~Q(Exists(readable))
+
+    def _insertion_pattern(self, cond: InsertionPatternCondition) -> Q:
+        """Insertions after that position whose inserted sequence matches the pattern: their
+        ids from one lookup, then the samples holding any of them (GIN)."""
+        pattern = cond.parsed()
+        prefixes = list(pattern.prefixes)
+        replicon_id = None
+        gene = None
+        if prefixes and (len(prefixes) == 2 or prefixes[0] not in self.gene_symbols):
+            replicon_id = self.replicons.get(prefixes[0])
+            if replicon_id is None:
+                raise BadMutationError(
+                    f"'{cond.value}': '{prefixes[0]}' is no "
+                    + ("replicon" if len(prefixes) == 2 else "replicon nor gene")
+                    + f" of reference {self.reference.accession}",
+                    hint=self._prefix_hint(),
+                )
+        if (prefixes and replicon_id is None) or len(prefixes) == 2:
+            gene = prefixes[-1]
+        at = pattern.position
+        where = Q(kind=MutationKind.INSERTION, start=max(at - 1, 0), end=at)
+        if gene is None:
+            if replicon_id is None:
+                if len(self.replicons) != 1:
+                    raise RepliconRequiredError(
+                        f"'{cond.value}': reference {self.reference.accession} has "
+                        f"{len(self.replicons)} replicons; say which one",
+                        hint=f"e.g. ins_{min(self.replicons, default='ACC')}:{at}:…",
+                    )
+                replicon_id = next(iter(self.replicons.values()))
+            model: Any = NucleotideMutation
+            where &= Q(replicon_id=replicon_id)
+            column = "nt_mutation_ids"
+        else:
+            model = AminoAcidMutation
+            where &= Q(cds_id__in=self._cds_for(gene, replicon_id, cond.value))
+            column = "aa_mutation_ids"
+        # ``alt`` is the anchor and the inserted sequence (none before the first position)
+        anchor = "^." if at > 0 else "^"
+        ids = model.objects.filter(
+            where, alt__iregex=anchor + pattern.regex().removeprefix("^")
+        ).values_list("id", flat=True)
+        found = sorted(ids)
+        return Q(**{f"{column}__overlap": found}) if found else NOTHING
 
     # --- metadata -----------------------------------------------------------------------
     def _property(self, cond: PropertyCondition) -> Q:

@@ -21,6 +21,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -297,6 +298,82 @@ class AnnotationCondition(Condition):
     value: Any = Field(None, description="e.g. missense_variant, HIGH")
 
 
+class NOfCondition(Condition):
+    """``N-of``: at least ``n`` of the ``items`` hold (exactly ``n`` with ``exactly``); the
+    query language's ``[2-of: S:F456L, S:L455S, S:Q493E]``. Items are filter items like those of
+    ``andFilter`` (conditions or groups); ``n`` above their number matches no sample."""
+
+    label: Literal["N-of"]
+    n: int = Field(ge=0, le=10_000, description="How many of the items must hold")
+    exactly: bool = Field(False, description="Exactly n, not at least n")
+    items: list[dict[str, Any]] = Field(
+        min_length=1, max_length=10_000, description="Filter items (labelled or groups)"
+    )
+    #: the items as tree nodes (set by the parser, :func:`_condition`)
+    _nodes: list["FilterNode"] = PrivateAttr(default_factory=list)
+
+    @property
+    def nodes(self) -> list["FilterNode"]:
+        return self._nodes
+
+
+class MaybeCondition(Condition):
+    """``Maybe``: samples carrying the mutation *or* without data anywhere in its span (N/X
+    there, or outside the covered range, or no alignment to its replicon); the query
+    language's ``MAYBE(S:F456L)``. Substitutions and deletions."""
+
+    label: Literal["Maybe"]
+    value: str = Field(description="One mutation, e.g. S:F456L, C241T, del:21765-21770")
+
+
+#: ``ins_22204:?GAG?``, ``ins_S:214:EPE``, ``ins_NC_026433.1:HA:5:?K?`` (LAPIS' notation)
+_INSERTION_PATTERN = re.compile(r"^ins_(?:([^:\s]+):)?(?:([^:\s]+):)?(\d+):([A-Za-z*?]+)$", re.I)
+
+
+class InsertionPattern(BaseModel):
+    """A parsed insertion pattern: after 1-based ``position`` (0 = before the first base or
+    residue) of the replicon/CDS, inserted bases matching ``pattern`` as a whole, ``?`` standing
+    for any run of bases (also none)."""
+
+    prefixes: tuple[str, ...]
+    position: int
+    pattern: str
+
+    def regex(self) -> str:
+        """The whole inserted sequence, case-insensitively: ``?GAG?`` → ``^.*GAG.*$``."""
+        return "^" + "".join(".*" if c == "?" else re.escape(c) for c in self.pattern) + "$"
+
+
+def parse_insertion_pattern(text: str) -> InsertionPattern:
+    """:raises ValueError: not ``ins_[prefix:]position:pattern``, saying what it should be."""
+    match = _INSERTION_PATTERN.match(text.strip())
+    if match is None:
+        raise ValueError(
+            "an insertion pattern is ins_<position>:<bases> (ins_22204:?GAG?, ? = any bases), "
+            "ins_<gene>:<position>:<residues> or ins_<replicon>:[<gene>:]<position>:<bases>"
+        )
+    first, second, position, pattern = match.groups()
+    prefixes = tuple(p for p in (first, second) if p)
+    return InsertionPattern(prefixes=prefixes, position=int(position), pattern=pattern.upper())
+
+
+class InsertionPatternCondition(Condition):
+    """``Insertion pattern``: samples with an insertion at that position whose inserted
+    sequence matches the pattern (``?`` = any run); the query language's ``ins_22204:?GAG?``."""
+
+    label: Literal["Insertion pattern"]
+    value: str = Field(description="e.g. ins_22204:?GAG?, ins_S:214:EPE (? = any run)")
+
+    @field_validator("value")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        parse_insertion_pattern(value)
+        return value.strip()
+
+    def parsed(self) -> InsertionPattern:
+        return parse_insertion_pattern(self.value)
+
+
 CONDITIONS: tuple[type[Condition], ...] = (
     ProfileCondition,
     SnpNtCondition,
@@ -311,6 +388,9 @@ CONDITIONS: tuple[type[Condition], ...] = (
     RepliconCondition,
     ReferenceCondition,
     AnnotationCondition,
+    NOfCondition,
+    MaybeCondition,
+    InsertionPatternCondition,
 )
 
 #: label → the model that reads it (read from the models' ``label`` literals)
@@ -343,6 +423,9 @@ AnyCondition = (
     | RepliconCondition
     | ReferenceCondition
     | AnnotationCondition
+    | NOfCondition
+    | MaybeCondition
+    | InsertionPatternCondition
 )
 
 
@@ -382,12 +465,16 @@ def _condition(item: dict, path: str) -> Condition:
         if key not in accepted:
             raise _unknown_key(key, accepted, f"a '{label}' filter", path)
     try:
-        return model.model_validate({k: v for k, v in item.items() if k not in GROUP_KEYS})
+        condition = model.model_validate({k: v for k, v in item.items() if k not in GROUP_KEYS})
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors()
         )
         raise FilterError(f"{path}: invalid '{label}' filter ({problems})") from None
+    if isinstance(condition, NOfCondition):
+        # the items are filter items: parsed (and checked) as strictly as andFilter's
+        condition._nodes = [_node(x, f"{path}.items[{i}]") for i, x in enumerate(condition.items)]
+    return condition
 
 
 #: what an item without a label may carry

@@ -14,6 +14,7 @@ from analyses.queries import clean_accession
 from emgsonar.errors import NotFoundError
 from ena_like.fields import FIXED_COLUMNS
 from ena_like.filters import FilterCompiler, FilterError, FilterNode, parse_filters
+from ena_like.filters.query_language import QueryText, parse_query
 from ena_like.filters.tree import MutationCondition, ProfileCondition
 from ena_like.models import Sample, SampleFieldCoverage
 from ena_like.queries.coverage import stored_coverage
@@ -54,16 +55,43 @@ class SampleQuery:
     unfiltered: bool = False
 
 
-def filtered_samples(
-    reference_accession: str | None, filters: str | dict | None, name: str | None = None
-) -> SampleQuery:
-    """Samples of the reference that satisfy ``filters`` (and have that ``name``).
+def filter_tree(filters: str | dict | FilterNode | None, query: str | None = None) -> FilterNode:
+    """The tree of ``filters`` (JSON, or a :class:`QueryText` from ``FilterParams``) or
+    ``query`` (the query language); one of them.
 
-    :raises FilterError: bad filters, or filters without a reference.
+    :raises FilterError: both given, or either one bad (a query's syntax error points at the
+        character: ``QuerySyntaxError``).
+    """
+    if isinstance(filters, QueryText):
+        return parse_query(filters)
+    if isinstance(filters, FilterNode):
+        given = not filters.is_empty()
+    else:
+        given = bool(filters.strip()) if isinstance(filters, str) else bool(filters)
+    if query and query.strip():
+        if given:
+            raise FilterError(
+                "both 'filters' and 'query' given",
+                hint="Send one: the filter JSON or the same filter in the query language",
+            )
+        return parse_query(query)
+    return filters if isinstance(filters, FilterNode) else parse_filters(filters)
+
+
+def filtered_samples(
+    reference_accession: str | None,
+    filters: str | dict | FilterNode | None,
+    name: str | None = None,
+    query: str | None = None,
+) -> SampleQuery:
+    """Samples of the reference that satisfy ``filters`` or ``query`` (and have that ``name``).
+
+    :raises FilterError: bad filters or query, both of them, or either without a reference.
     :raises NotFoundError: unknown reference.
     """
     reference = reference_or_none(reference_accession)
-    tree = parse_filters(filters)
+    tree = filter_tree(filters, query)
+    is_query = isinstance(filters, QueryText) or bool(query and query.strip())
     qs = Sample.objects.all()
     compiler = None
     if reference is not None:
@@ -73,7 +101,7 @@ def filtered_samples(
             qs = qs.filter(compiler.compile(tree))
     elif not tree.is_empty():
         raise FilterError(
-            "'filters' needs a reference",
+            f"'{'query' if is_query else 'filters'}' needs a reference",
             hint="Add reference_accession=<accession> (or reference=)",
         )
     if name:
@@ -82,18 +110,20 @@ def filtered_samples(
 
 
 def match_filters(
-    filters: str | None, profile_filters: list[str], param_filters: list[str]
-) -> dict | str | None:
-    """Sonar's ``match`` parameters as one filter tree, ANDed with ``filters``.
+    filters: str | None,
+    profile_filters: list[str],
+    param_filters: list[str],
+    query: str | None = None,
+) -> FilterNode:
+    """Sonar's ``match`` parameters as one filter tree, ANDed with ``filters`` (or ``query``).
 
     ``profile_filters``: mutations (each item may hold several, all required).
     ``param_filters``: ``property=value`` (exact) or a JSON filter item.
     """
+    given = filter_tree(filters, query)
     if not profile_filters and not param_filters:
-        return filters
+        return given
     items: list[dict] = []
-    if filters and filters.strip():
-        items.append(parse_filters_json(filters))
     items.extend({"label": "DNA/AA Profile", "value": p} for p in profile_filters if p.strip())
     for param in param_filters:
         text = param.strip()
@@ -111,7 +141,7 @@ def match_filters(
             )
         elif text:
             raise FilterError(f"param_filters item '{text}' is neither 'property=value' nor JSON")
-    return {"andFilter": items}
+    return FilterNode(and_=[given, parse_filters({"andFilter": items})])
 
 
 def parse_filters_json(text: str) -> dict:

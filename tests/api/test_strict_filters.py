@@ -62,6 +62,9 @@ MINIMAL = {
     "Replicon": {"accession": REF},
     "Reference": {"accession": REF},
     "Annotation": {"property_name": "impact", "value": "LOW"},
+    "N-of": {"n": 1, "items": [{"label": "SNP AA", "value": "S:D614G"}]},
+    "Maybe": {"value": "C241T"},
+    "Insertion pattern": {"value": "ins_22204:?GAG?"},
 }
 
 
@@ -379,6 +382,24 @@ KNOWN = {
         "filter_type": ["exact", "in"],
         "value": ["missense_variant", "LOW"],
     },
+    "N-of": {
+        "n": [0, 1, 2],
+        "exactly": {"type": "boolean"},
+        "items": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 3,
+            "items": {
+                "enum": [
+                    {"label": "SNP AA", "value": "S:D614G"},
+                    {"label": "Maybe", "value": "C241T"},
+                    {"orFilter": [{"label": "Lineages", "lineageList": ["BA.1"]}]},
+                ]
+            },
+        },
+    },
+    "Maybe": {"value": ["C241T", "S:D614G", "del:21765-21770", "G10147T"]},
+    "Insertion pattern": {"value": ["ins_22204:?GAG?", "ins_S:214:EPE", "ins_22204:?"]},
 }
 
 
@@ -428,6 +449,6 @@ def test_filters_generated_from_the_schema_are_answered(client, synthetic):
 
     check()
     labelled = [t for t in seen if '"label": "' in t]
-    # groups holding conditions: the nesting, not only single conditions, was exercised
-    nested = [t for t in seen if re.search(r'Filter": \[\{[^]]*"label": "', t)]
+    # groups (and N-of items) holding conditions: the nesting, not only single conditions
+    nested = [t for t in seen if re.search(r'(Filter|items)": \[\{[^]]*"label": "', t)]
     assert len(labelled) >= 30 and len(nested) >= 3, (len(seen), len(labelled), len(nested))
