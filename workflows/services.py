@@ -265,7 +265,7 @@ def interrupted_reason(run: ImportRun, now: datetime.datetime | None = None) -> 
     last change) is older than ``stale_after_seconds``.
     """
     limit = settings.EMGSONAR_CONFIG.imports.stale_after_seconds
-    if run.host == socket.gethostname() and run.pid is not None:
+    if _on_this_host(run):
         if process_alive(run.pid, run.pid_start_ticks):
             return None
         return (
@@ -324,11 +324,43 @@ def reconcile_import_runs(ids: Sequence[int] | None = None) -> list[tuple[int, s
             reason = _over_reason(run)
             if reason is None:
                 continue
+            certain = run.state == State.RUNNING and _on_this_host(run)
             run.state, run.error, run.finished = State.FAILED, reason, timezone.now()
             run.save(update_fields=["state", "error", "finished", "updated"])
         logger.warning("import run #%s: %s", run.pk, reason)
+        if certain and run.flow_run_id is not None:
+            crash_flow_run(run.flow_run_id, reason)
         marked.append((run.pk, reason))
     return marked
+
+
+def _on_this_host(run: ImportRun) -> bool:
+    return run.host == socket.gethostname() and run.pid is not None
+
+
+def crash_flow_run(flow_run_id: UUID, reason: str) -> None:
+    """Mark the Prefect flow run of an import whose process is known to be gone ``Crashed``
+    with ``reason``, so the dashboard does not show it running for ever either.
+
+    Only for a process seen gone on this host (certain); a run judged by its heartbeat's age
+    may still live, and a crashed flow run could not be finished by it. Best effort: without
+    a configured Prefect API (no temporary server is started for this) or when it does not
+    answer, the ImportRun alone says it.
+    """
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        return
+    try:
+        from prefect import get_client
+        from prefect.states import Crashed
+
+        with get_client(sync_client=True) as client:
+            flow_run = client.read_flow_run(flow_run_id)
+            if flow_run.state is None or not flow_run.state.is_final():
+                client.set_flow_run_state(flow_run_id, Crashed(message=reason), force=True)
+    except Exception:  # the ImportRun is already right; Prefect is only told when it can be
+        logger.warning("could not mark flow run %s crashed", flow_run_id, exc_info=True)
 
 
 def _check(run: ImportRun, new: str) -> None:

@@ -23,6 +23,7 @@ from ninja.testing import TestClient
 from emgsonar.api import api
 from emgsonar.models import ImportRun
 from tests.conftest import REPO_ROOT
+from tests.flows.helpers import flow_run
 from tests.flows.test_faults import _split_done, import_args, run_and_kill, subprocess_env
 from tests.flows.test_imports_api import user_with
 from workflows import services
@@ -70,6 +71,8 @@ def test_a_killed_imports_run_is_marked_failed_once_its_process_is_gone(
     assert marked[1].startswith("interrupted: no heartbeat from pid ")
     assert "EMGSONAR_IMPORTS__STALE_AFTER_SECONDS=0.5" in marked[1]
     assert marked[1].endswith("re-run the import")
+    # judged by age only (it might live): its flow run is left as it is
+    assert flow_run(killed.flow_run_id).state.is_running()
 
     # the same host: the process is looked up, the heartbeat's age does not matter
     with_imports(settings, stale_after_seconds=3600)
@@ -93,6 +96,9 @@ def test_a_killed_imports_run_is_marked_failed_once_its_process_is_gone(
     assert done.stdout == f"import run #{killed.pk}: failed ({reason})\n"
     killed.refresh_from_db()
     assert killed.state == "failed" and killed.error == reason and killed.finished is not None
+    # seen gone: the dashboard says so too
+    crashed = flow_run(killed.flow_run_id).state
+    assert crashed.is_crashed() and crashed.message == reason
 
     # GET /api/imports/{id}/ answers the reconciled state (here: reconciles it itself)
     ImportRun.objects.filter(pk=killed.pk).update(state="running", error="", finished=None)

@@ -4,7 +4,8 @@ showing them as running.
 
 The next import and ``GET /api/imports/{id}/`` do the same; this is for a cron job or an
 operator who wants it now. Same host: the recorded process (pid and start time) no longer
-exists. Another host: no heartbeat for ``EMGSONAR_IMPORTS__STALE_AFTER_SECONDS``.
+exists (its Prefect flow run is then marked ``Crashed`` too, on the server the import
+commands use). Another host: no heartbeat for ``EMGSONAR_IMPORTS__STALE_AFTER_SECONDS``.
 """
 
 from typing import Any
@@ -21,7 +22,12 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        marked = services.reconcile_import_runs()
+        from prefect.settings import temporary_settings
+
+        from workflows.cli import prefect_settings
+
+        with temporary_settings(updates=prefect_settings()):  # the flow runs' server
+            marked = services.reconcile_import_runs()
         for pk, reason in marked:
             self.stdout.write(f"import run #{pk}: failed ({reason})")
         self.stderr.write(f"reconcile_import_runs: {len(marked)} run(s) marked failed")
