@@ -139,7 +139,12 @@ def _bins(params: OverTimeParams) -> freq.BinSpec:
             raise FilterError(
                 "bin=ranges needs date_ranges", hint="e.g. date_ranges=2024-01-01/2024-03-31"
             )
-        return freq.BinSpec(params.bin)
+        return freq.BinSpec(params.bin or freq.Bin.WEEK)
+    if params.bin not in (None, freq.Bin.RANGES):
+        raise FilterError(
+            f"bin={params.bin.value} and date_ranges exclude each other",
+            hint="Leave out bin (or say bin=ranges) with date_ranges",
+        )
     ranges: list[tuple[dt.date, dt.date]] = []
     for item in (i for i in re.split(r"[,\s]+", params.date_ranges.strip()) if i):
         lo, sep, hi = item.partition("/")
@@ -192,6 +197,8 @@ def aggregated(request: HttpRequest, params: Query[AggregatedParams]):
     query, _ = _query(params)
     fields = grouping.parse_fields(params.fields)
     groups = [g for g in re.split(r"[,\s]+", params.lineage_groups or "") if g]
+    if groups and grouping.LINEAGE_GROUP not in fields:
+        raise FilterError("lineage_groups needs the field lineage_group", hint="Add it to fields")
     rows = grouping.aggregated(
         query,
         fields,

@@ -57,7 +57,9 @@ class OverTimeParams(_AnalyticsParams):
         min_length=1,
         description="Mutation labels, comma separated, NT and AA mixed: S:F456L,S:L455S,A23403G",
     )
-    bin: Bin = Field(Bin.WEEK, description="week (ISO), month, or ranges (the date_ranges given)")
+    bin: Bin | None = Field(
+        None, description="week (ISO, the default), month, or ranges (the date_ranges given)"
+    )
     date_ranges: str | None = Field(
         None,
         description="Inclusive ranges start/end, comma separated: "

@@ -550,6 +550,20 @@ def test_lineage_group_at_any_depth(api, truth):
             "invalid_filter",
             "more than 1000000",
         ),
+        (
+            "mutations_over_time/",
+            {"mutations": "S:F456L", "bin": "month", "date_ranges": "2024-05-01/2024-06-01"},
+            400,
+            "invalid_filter",
+            "exclude each other",
+        ),
+        (
+            "aggregated/",
+            {"fields": "lineage", "lineage_groups": "JN.1"},
+            400,
+            "invalid_filter",
+            "needs the field lineage_group",
+        ),
         ("aggregated/", {"fields": "country,nonsense"}, 400, "invalid_filter", "nonsense"),
         ("aggregated/", {"fields": "country,country"}, 400, "invalid_filter", "twice"),
         (
