@@ -19,8 +19,9 @@ so its run would stay ``running`` for ever; :func:`reconcile_import_runs` (calle
 import, by ``GET /api/imports/{id}/`` and by ``manage.py reconcile_import_runs``) marks such a
 run failed: on the same host when its process is gone, on another host when its heartbeat is
 older than ``EMGSONAR_IMPORTS__STALE_AFTER_SECONDS``. A run awaiting confirmation has no
-process on purpose (a suspended flow run): it is failed only when nobody answered within
-:data:`CONFIRMATION_TIMEOUT_SECONDS`.
+process on purpose (a suspended flow run): it ends when nobody answered within
+:data:`CONFIRMATION_TIMEOUT_SECONDS`, or as its flow run when that was cancelled or failed in
+Prefect meanwhile.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 from uuid import UUID
 
 from django.conf import settings
@@ -297,41 +298,89 @@ def unanswered_reason(run: ImportRun, now: datetime.datetime | None = None) -> s
     )
 
 
-def _over_reason(run: ImportRun) -> str | None:
+class Ended(NamedTuple):
+    """An import the sweep ended: its id, new state and why."""
+
+    pk: int
+    state: str
+    reason: str
+
+
+def _over(run: ImportRun, prefect_states: Mapping[UUID, Any]) -> tuple[str, str] | None:
+    """The state an unfinished run must now take and why, or None (it is fine)."""
     if run.state == State.RUNNING:
-        return interrupted_reason(run)
-    if run.state == State.AWAITING_CONFIRMATION:
-        return unanswered_reason(run)
-    return None
+        reason = interrupted_reason(run)
+        return (State.FAILED, reason) if reason else None
+    if run.state != State.AWAITING_CONFIRMATION:
+        return None
+    reason = unanswered_reason(run)
+    if reason:
+        return State.FAILED, reason
+    flow_state = prefect_states.get(run.flow_run_id)
+    if flow_state is None or not flow_state.is_final():
+        return None
+    if flow_state.is_cancelled():
+        return State.CANCELLED, "the flow run was cancelled while awaiting confirmation"
+    why = flow_state.message or flow_state.name
+    return State.FAILED, f"the flow run ended {flow_state.name} while awaiting confirmation: {why}"
 
 
-def reconcile_import_runs(ids: Sequence[int] | None = None) -> list[tuple[int, str]]:
-    """Mark failed every ``running`` import (of ``ids``, else all) whose process is gone, and
-    every one awaiting confirmation that nobody answered in time.
+def reconcile_import_runs(ids: Sequence[int] | None = None) -> list[Ended]:
+    """End every unfinished import (of ``ids``, else all) that can no longer go on: failed
+    when ``running`` with its process gone or ``awaiting_confirmation`` unanswered for
+    :data:`CONFIRMATION_TIMEOUT_SECONDS`; as its suspended flow run when that was cancelled or
+    failed in Prefect meanwhile (no process of ours was there to record it).
 
-    :returns: ``(import run id, reason)`` of each run marked failed.
+    :returns: each run ended, with its new state and the reason.
     """
     candidates = ImportRun.objects.filter(state__in=[State.RUNNING, State.AWAITING_CONFIRMATION])
     if ids is not None:
         candidates = candidates.filter(pk__in=list(ids))
-    marked = []
     fields = ("pk", "state", "host", "pid", "pid_start_ticks", "heartbeat", "updated")
-    for run in candidates.only(*fields):
-        if _over_reason(run) is None:
+    runs = list(candidates.only(*fields, "flow_run_id"))
+    waiting = [r.flow_run_id for r in runs if r.state == State.AWAITING_CONFIRMATION]
+    prefect_states = flow_run_states([i for i in waiting if i is not None])
+    ended = []
+    for run in runs:
+        if _over(run, prefect_states) is None:
             continue
         with transaction.atomic():  # judged again under the row lock: it may have finished
             run = ImportRun.objects.select_for_update().get(pk=run.pk)
-            reason = _over_reason(run)
-            if reason is None:
+            over = _over(run, prefect_states)
+            if over is None:
                 continue
             certain = run.state == State.RUNNING and _on_this_host(run)
-            run.state, run.error, run.finished = State.FAILED, reason, timezone.now()
+            (run.state, reason), run.finished = over, timezone.now()
+            run.error = reason
             run.save(update_fields=["state", "error", "finished", "updated"])
-        logger.warning("import run #%s: %s", run.pk, reason)
+        logger.warning("import run #%s: %s (%s)", run.pk, run.state, reason)
         if certain and run.flow_run_id is not None:
             crash_flow_run(run.flow_run_id, reason)
-        marked.append((run.pk, reason))
-    return marked
+        ended.append(Ended(run.pk, run.state, reason))
+    return ended
+
+
+def flow_run_states(flow_run_ids: Sequence[UUID]) -> dict[UUID, Any]:
+    """The Prefect states of these flow runs (one request); empty without a configured
+    Prefect API or when it does not answer (best effort, like :func:`crash_flow_run`)."""
+    from prefect.settings import PREFECT_API_URL
+
+    if not flow_run_ids or not PREFECT_API_URL.value():
+        return {}
+    try:
+        from prefect import get_client
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+        with get_client(sync_client=True) as client:
+            found = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(flow_run_ids)))
+            )
+    except Exception:
+        logger.warning(
+            "could not read the states of %d flow run(s)", len(flow_run_ids), exc_info=True
+        )
+        return {}
+    return {flow_run.id: flow_run.state for flow_run in found if flow_run.state is not None}
 
 
 def _on_this_host(run: ImportRun) -> bool:

@@ -67,10 +67,10 @@ def test_a_killed_imports_run_is_marked_failed_once_its_process_is_gone(
     assert services.reconcile_import_runs() == []
     with_imports(settings, stale_after_seconds=0.5)
     (marked,) = services.reconcile_import_runs()
-    assert marked[0] == killed.pk
-    assert marked[1].startswith("interrupted: no heartbeat from pid ")
-    assert "EMGSONAR_IMPORTS__STALE_AFTER_SECONDS=0.5" in marked[1]
-    assert marked[1].endswith("re-run the import")
+    assert marked.pk == killed.pk and marked.state == "failed"
+    assert marked.reason.startswith("interrupted: no heartbeat from pid ")
+    assert "EMGSONAR_IMPORTS__STALE_AFTER_SECONDS=0.5" in marked.reason
+    assert marked.reason.endswith("re-run the import")
     # judged by age only (it might live): its flow run is left as it is
     assert flow_run(killed.flow_run_id).state.is_running()
 
@@ -127,7 +127,7 @@ def test_a_live_process_is_never_judged_by_its_heartbeat(settings) -> None:
 
     ImportRun.objects.filter(pk=run.pk).update(pid_start_ticks=me.start_ticks + 1)  # pid reused
     assert not services.process_alive(me.pid, me.start_ticks + 1)
-    assert [pk for pk, _ in services.reconcile_import_runs()] == [run.pk]
+    assert [ended.pk for ended in services.reconcile_import_runs()] == [run.pk]
     # a run awaiting confirmation (a suspended flow run) has no process on purpose
     waiting = ImportRun.objects.create(
         kind="samples", state="awaiting_confirmation", host="gone-host", heartbeat=old
@@ -145,7 +145,7 @@ def test_a_live_process_is_never_judged_by_its_heartbeat(settings) -> None:
         updated=timezone.now() - day - timedelta(minutes=1)
     )
     assert services.reconcile_import_runs() == [
-        (waiting.pk, "no answer to the confirmation within 24 h; start the import again")
+        (waiting.pk, "failed", "no answer to the confirmation within 24 h; start the import again")
     ]
 
 

@@ -27,6 +27,7 @@ import pytest
 from prefect import get_client
 from prefect.deployments import run_deployment
 from prefect.flow_runs import resume_flow_run
+from prefect.states import Cancelling
 
 from emgsonar.models import ImportRun
 from ena_like.models import SampleSequence
@@ -126,6 +127,23 @@ def test_a_run_awaiting_confirmation_is_suspended_and_resumes_with_the_answer(
     assert run.state == "cancelled" and run.error == "the operator declined to replace"
     assert SampleSequence.objects.get(name=name).sequence.seqhash == old_hash
     assert ImportRun.objects.count() == before + 1
+
+    # cancelled in Prefect while suspended (no process of ours to see it): the sweep ends the
+    # ImportRun as its flow run ended
+    dropped = run_deployment("import_samples/emgsonar", parameters=params, timeout=0)
+    wait_for("suspension", lambda: suspended(dropped.id), worker)
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(dropped.id, Cancelling())
+    assert flow_run(dropped.id).state.is_cancelled()  # nothing to stop: Cancelled at once
+    ended = services.reconcile_import_runs()
+    assert ended == [
+        (
+            import_run_of(dropped.id).pk,
+            "cancelled",
+            "the flow run was cancelled while awaiting confirmation",
+        )
+    ]
+    before += 1
 
     # 2. started over the API's service (the ImportRun exists first); the answer is yes
     started = services.start_import_via_deployment("samples", "import_samples", params)
