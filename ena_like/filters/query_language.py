@@ -15,6 +15,7 @@ properties) are checked when the tree is compiled, with the filter engine's mess
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any, ClassVar
 
@@ -156,6 +157,25 @@ def query_to_filters(text: str) -> dict[str, Any]:
     return _Translator(text).node(tree.children[0])
 
 
+def locate(text: str, error: FilterError) -> FilterError:
+    """``error`` of compiling the query ``text`` (an unknown gene, lineage or property, which
+    only the database knows), its problem prefixed with the column of the first name of the
+    query it quotes; same class and code. Unchanged when it quotes none.
+    """
+    translator = _Translator(text)
+    translator.node(_PARSER.parse(text).children[0])
+    quoted = [(at, name) for name, at in translator.names if f"'{name}'" in error.problem]
+    if not quoted or isinstance(error, QuerySyntaxError):
+        return error
+    at = min(quoted)[0]
+    column = at - (text.rfind("\n", 0, at) + 1) + 1
+    where = f"column {column}"
+    if "\n" in text:
+        line = text.count("\n", 0, at) + 1
+        where = f"line {line}, {where}"
+    return dataclasses.replace(error, problem=f"query, {where}: {error.problem}")
+
+
 def _syntax_error(exc: UnexpectedInput, text: str) -> QuerySyntaxError:
     """What lark found, in the language's words, at the offending character."""
     if isinstance(exc, UnexpectedEOF) or (
@@ -190,6 +210,8 @@ class _Translator:
 
     def __init__(self, text: str) -> None:
         self.text = text
+        #: the names the database checks (mutations, patterns, lineages, fields) and where
+        self.names: list[tuple[str, int]] = []
 
     def node(self, tree: Tree | Token) -> dict[str, Any]:
         if isinstance(tree, Token):  # pragma: no cover - every token sits in a rule
@@ -217,6 +239,7 @@ class _Translator:
             except ValueError as exc:
                 problem = f"bad insertion pattern '{token.value}'"
                 raise self._error(problem, token, str(exc)) from None
+            self.names.append((token.value, token.start_pos or 0))
             return {"label": "Insertion pattern", "value": token.value}
         return {"label": "DNA/AA Profile", "value": self._mutation(token)}
 
@@ -248,6 +271,7 @@ class _Translator:
             if _FIELD.match(text):
                 hint = f"A comparison needs an operator, e.g. {text}=value. " + hint
             raise self._error(f"'{text}' is no mutation", token, hint) from exc
+        self.names.append((text, token.start_pos or 0))
         return text
 
     def _comparison(self, tree: Tree) -> dict[str, Any]:
@@ -265,6 +289,7 @@ class _Translator:
         if value_token.type == "STRING":
             value = value[1:-1]
         name = field.value
+        self.names.append((name, field.start_pos or 0))
         exclude = op.value == "!="
         if name == LINEAGE:
             if op.value not in ("=", "!="):
@@ -279,6 +304,7 @@ class _Translator:
                     value_token,
                     "A lineage, '*' at the end for its sublineages: lineage=BA.2*",
                 )
+            self.names.append((lineage, value_token.start_pos or 0))
             item = {
                 "label": "Lineages",
                 "lineageList": [lineage],

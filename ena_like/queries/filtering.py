@@ -14,7 +14,7 @@ from analyses.queries import clean_accession
 from emgsonar.errors import NotFoundError
 from ena_like.fields import FIXED_COLUMNS
 from ena_like.filters import FilterCompiler, FilterError, FilterNode, parse_filters
-from ena_like.filters.query_language import QueryText, parse_query
+from ena_like.filters.query_language import QueryText, locate, parse_query
 from ena_like.filters.tree import MutationCondition, ProfileCondition
 from ena_like.models import Sample, SampleFieldCoverage
 from ena_like.queries.coverage import stored_coverage
@@ -98,7 +98,14 @@ def filtered_samples(
         qs = qs.filter(reference=reference)
         if not tree.is_empty():
             compiler = FilterCompiler(reference)
-            qs = qs.filter(compiler.compile(tree))
+            try:
+                qs = qs.filter(compiler.compile(tree))
+            except FilterError as exc:
+                text = filters if isinstance(filters, QueryText) else query
+                if not is_query or text is None:
+                    raise
+                # a query's names checked against the database: say where they are
+                raise locate(text, exc) from None
     elif not tree.is_empty():
         raise FilterError(
             f"'{'query' if is_query else 'filters'}' needs a reference",

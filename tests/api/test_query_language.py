@@ -206,15 +206,21 @@ def test_query_errors_are_400_with_code_column_and_caret(client, synthetic):
         "  S:N501Y & (C241T | )\n"
         "                     ^"
     )
-    # names the database knows are checked by the filter engine, with its messages
-    response = client.get(URL, {"reference": SC2, "query": "Spike:L452R | A23403G"})
-    assert response.status_code == 400
-    assert response.json()["code"] == "bad_mutation"
-    assert "unknown gene 'Spike'" in response.json()["detail"]
-    response = client.get(URL, {"reference": SC2, "query": "lineage=QQ.1*"})
-    assert (response.status_code, response.json()["code"]) == (400, "unknown_lineage")
-    response = client.get(URL, {"reference": SC2, "query": "colour=red"})
-    assert (response.status_code, response.json()["code"]) == (400, "unknown_property")
+    # names the database knows are checked by the filter engine, with its codes and messages,
+    # prefixed with the column of the name
+    for query, at, code, words in [
+        ("A23403G | Spike:L452R", "Spike", "bad_mutation", "'Spike:L452R': unknown gene 'Spike'"),
+        ("C241T & lineage=QQ.1*", "QQ.1", "unknown_lineage", "unknown lineage 'QQ.1'"),
+        ("C241T & (colour=red)", "colour", "unknown_property", "unknown property 'colour'"),
+        ("ins_Q:5:A", "ins_Q", "bad_mutation", "'ins_Q:5:A': 'Q' is no replicon nor gene"),
+        ("MAYBE(T22204TGAG)", "T22204", "bad_mutation", "MAYBE takes a substitution"),
+    ]:
+        response = client.get(URL, {"reference": SC2, "query": query})
+        assert (response.status_code, response.json()["code"]) == (400, code), query
+        detail = response.json()["detail"]
+        assert detail.startswith(f"query, column {query.index(at) + 1}: {words}"), detail
+    response = client.get(URL, {"reference": SC2, "query": "C241T &\n lineage=QQ.1"})
+    assert response.json()["detail"].startswith("query, line 2, column 10: unknown lineage 'QQ.1'")
 
 
 @pytest.mark.django_db
