@@ -215,6 +215,9 @@ def test_a_task_cancelled_while_aligning_is_resubmitted_and_the_import_equals_a_
     job = job_of_task(run_id, cancelled)
     assert job.state == "completed" and job.attempts == 2, (job.job_id, job.attempts)
     assert "_" not in job.job_id  # resubmitted alone, not as a task of the array
+    # and still shows the admin its import run
+    comment = slurm("squeue", "-h", "-t", "all", "-j", job.job_id, "-O", "Comment:0").strip()
+    assert comment == f"emgsonar import run {run_id}"
     listed = {j["key"]: j for j in run.summary["cluster_jobs"]}
     assert listed[job.key]["attempts"] == 2
     assert_same_database(expected)

@@ -246,7 +246,8 @@ def attach_or_submit_array(
     ``squeue`` per run, named ``name`` with ``comment``. Rows are locked in key order, so two
     racing callers do not deadlock and the second re-attaches to the first one's tasks.
 
-    :param specs: the tasks; spec *i* named ``<name>-<index>``.
+    :param specs: the tasks; spec *i* named ``<name>-<index>``. Each is recorded with
+        ``comment`` (unless it has its own), so a task resubmitted alone carries it too.
     :param name: the array's job name (what an admin sees in ``squeue``).
     :param comment: the array's ``--comment`` (e.g. ``emgsonar import run 42``).
     :param max_running: the array's throttle; default ``EMGSONAR_SLURM__ARRAY_MAX_RUNNING``.
@@ -260,6 +261,8 @@ def attach_or_submit_array(
     with transaction.atomic():
         to_submit: list[tuple[ClusterJob, JobSpec]] = []
         for spec in sorted(specs, key=lambda spec: spec.key):
+            if comment and not spec.comment:
+                spec = spec.model_copy(update={"comment": comment})
             job, submit = _attach_locked(spec, backend, import_run_id)
             rows[spec.key] = job
             if submit:

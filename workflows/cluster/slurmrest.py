@@ -239,6 +239,8 @@ class SlurmRestBackend(SlurmCliBackend):
         script = self.render_script(spec)
         write_script(spec, script)
         fields = self._job_fields(spec, spec.name, str(spec.log_path))
+        if spec.comment:
+            fields["comment"] = spec.comment
         job_id = self._submit(script, fields, spec.script_path)
         logger.info("submitted %s as Slurm job %s (slurmrestd)", spec.key, job_id)
         return job_id
