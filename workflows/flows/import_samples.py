@@ -1,7 +1,8 @@
 """Flow ``import_samples``: genomes (FASTA) and/or their metadata (TSV) into the database.
 
 ``download`` → ``check metadata`` → ``split`` into chunks of sequences not aligned yet →
-``plan`` (pause for the operator if samples would have their sequences replaced) → ``align``
+``plan`` (ask the operator if samples would have their sequences replaced: a deployment's run
+is suspended until the answer, see :func:`confirmed`) → ``align``
 (one job array per run, a task per chunk, local processes or Slurm, through
 :mod:`workflows.cluster.jobs`; one scheduler call per poll) → per chunk, in chunk order, as
 soon as its job is done: ``annotate`` (mutations, effects) → ``load`` (one transaction) →
