@@ -426,8 +426,8 @@ def report(
         "tests/helpers/db_dump.py, one SHA-256 per row; dumps took "
         f"{dumps['clean']:.0f} s and {dumps['faults']:.0f} s): " + "; ".join(lines_),
         "",
-        "Database size is `pg_database_size` (tables, indexes, the reference and the killed "
-        "run's leftovers in the faulted one; Postgres does not shrink files after a rollback).",
+        "Database size is `pg_database_size` (tables, indexes and the reference); the two "
+        "differ by dead rows and vacuum timing, not by content.",
     ]
     if faults["squeue"]:
         lines += [
