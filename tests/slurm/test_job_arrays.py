@@ -226,3 +226,15 @@ def test_array_task_names_carry_their_index(make_spec, task_name):
     """Task i is '<array>-<i>' (no padding: Slurm's own output file for it is '<array>-<i>.log')."""
     with pytest.raises(ValueError, match="must be named 'arr-<index>'"):
         ArraySpec(name="arr", tasks=[make_spec(task_name)])
+
+
+def test_tasks_are_submitted_in_the_callers_order_not_key_order(make_spec, local_backend):
+    """The flow loads chunk 1 first; the local executor starts tasks in submission order, so
+    submitting in key order (``arr-1, arr-10, arr-11, arr-12, arr-2, …``) made the first load
+    wait for most chunks of a large import."""
+    specs = [make_spec(f"arr-{i}") for i in range(1, 13)]
+    assert sorted(s.key for s in specs) != [s.key for s in specs]  # key order differs
+    rows = attach_or_submit_array(specs, local_backend, name="arr")
+    sequence = [int(row.job_id.rsplit("-", 1)[1]) for row in rows]
+    assert sequence == sorted(sequence), [row.job_id for row in rows]
+    wait_for_jobs(rows, local_backend, ResubmitPolicy(), poll_seconds=POLL, timeout_seconds=TIMEOUT)

@@ -268,6 +268,11 @@ def attach_or_submit_array(
             if submit:
                 to_submit.append((job, spec))
         if to_submit:
+            # submitted in the caller's order (chunk order): the local executor starts tasks in
+            # list order, and the flow loads chunk 1 first; key order made the first load wait
+            # for nearly every chunk of a 200-chunk import
+            order = {spec.key: i for i, spec in enumerate(specs)}
+            to_submit.sort(key=lambda pair: order[pair[1].key])
             array = ArraySpec(
                 name=name,
                 comment=comment,
