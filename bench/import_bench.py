@@ -199,14 +199,15 @@ def report(runs: list[dict], n: int, seed: int, chunk_size: int, gen_seconds: fl
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) the "## Import pipeline" section of bench/RESULTS.md."""
+def write_section(text: str, section: str = SECTION) -> None:
+    """Replace (or append) ``section`` of bench/RESULTS.md: from its heading to the next ``## ``
+    (the writer of every benchmark in bench/)."""
     old = RESULTS.read_text() if RESULTS.is_file() else "# Benchmarks\n"
-    start = old.find(SECTION)
+    start = old.find(section)
     if start < 0:
         new = old.rstrip("\n") + "\n\n" + text
     else:
-        end = old.find("\n## ", start + len(SECTION))
+        end = old.find("\n## ", start + len(section))
         new = old[:start] + text + (old[end + 1 :] if end >= 0 else "")
     RESULTS.write_text(new)
 

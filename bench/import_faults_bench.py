@@ -532,7 +532,7 @@ def main() -> None:
     )
     print(text)
     if not args.no_write:
-        scaling.write_section(text, SECTION)
+        import_bench.write_section(text, SECTION)
     if not verdict[0]:
         raise SystemExit(1)
 

@@ -39,7 +39,6 @@ sys.path.insert(0, str(ROOT))
 import import_bench  # noqa: E402  (bench/ is not a package)
 
 OUT = ROOT / "bench" / "out" / "slurm_scaling"
-RESULTS = ROOT / "bench" / "RESULTS.md"
 MULTINODE = ROOT / "slurm-dev-environment" / "multinode.sh"
 MULTI_CONF = (
     Path(os.environ.get("EMGSONAR_SLURM_MULTI_STATE_DIR", ROOT / ".data" / "slurm-multi"))
@@ -260,18 +259,6 @@ def report(runs: list[dict], n: int, chunk_size: int, max_running: int, ready: s
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str, section: str = SECTION) -> None:
-    """Replace (or append) ``section`` of bench/RESULTS.md."""
-    old = RESULTS.read_text() if RESULTS.is_file() else "# Benchmarks\n"
-    start = old.find(section)
-    if start < 0:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        end = old.find("\n## ", start + len(section))
-        new = old[:start] + text + (old[end + 1 :] if end >= 0 else "")
-    RESULTS.write_text(new)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--genomes", type=int, default=10_000)
@@ -301,7 +288,7 @@ def main() -> None:
     text = report(runs, args.genomes, args.chunk_size, args.max_running, ready)
     print(text)
     if not args.no_write:
-        write_section(text)
+        import_bench.write_section(text, SECTION)
 
 
 if __name__ == "__main__":

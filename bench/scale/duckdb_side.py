@@ -40,12 +40,25 @@ from typing import Any
 
 import psycopg
 import queries
-from common import DEFAULT_DATABASE_URL, OUT_DIR, RESULTS_MD, libpq_conninfo, setup_django
+from common import DEFAULT_DATABASE_URL, OUT_DIR, libpq_conninfo, setup_django
 
 logger = logging.getLogger("bench.duckdb")
 
 SECTION = "## Side by side with DuckDB"
-#: fixed sample columns copied to DuckDB (what a user would dump)
+
+
+#: DuckDB types of the sample columns that are not text (the CSV is read as text)
+CASTS = {"id": "BIGINT", "collection_date": "DATE", "length": "INTEGER"}
+
+
+def sample_columns() -> tuple[str, ...]:
+    """The sample columns copied to DuckDB (what a user would dump): id, name, sonar's fixed
+    columns and length, from the model."""
+    from ena_like.models import Sample
+
+    return ("id", "name", *Sample.FIXED_FIELDS, "length")
+
+
 COLUMNS = (
     "id",
     "name",
@@ -83,7 +96,7 @@ def export(conninfo: str, reference_id: int, work: Path) -> tuple[Path, Path, li
     """The sample table and the property values as CSV files (``COPY``), and property names."""
     samples, props = work / "samples.csv", work / "properties.csv"
     with psycopg.connect(conninfo) as conn, conn.cursor() as cur:
-        cols = ", ".join(COLUMNS)
+        cols = ", ".join(sample_columns())
         with (
             samples.open("wb") as out,
             cur.copy(
@@ -128,9 +141,7 @@ def load_duckdb(samples: Path, props: Path, names: list[str], conninfo: str) -> 
     db.execute(
         f"""
         CREATE TABLE s AS SELECT
-            id::BIGINT AS id, name, collection_date::DATE AS collection_date, lineage, country,
-            host, zip_code, lab, sequencing_tech, sequencing_reason, genome_completeness,
-            data_set, length::INTEGER AS length,
+            {", ".join(f"{c}::{CASTS.get(c, 'VARCHAR')} AS {c}" for c in sample_columns())},
             {ids.format(c="nt_mutation_ids")} AS nt, {ids.format(c="aa_mutation_ids")} AS aa
             {"".join(f", props.{json.dumps(n)}" for n in names)}
         FROM raw LEFT JOIN (
@@ -228,7 +239,7 @@ def build_sides(db: Any, data: dict[str, Any], conninfo: str) -> dict[str, Side]
         "count(*) AS n FROM s WHERE collection_date IS NOT NULL AND {where} GROUP BY 1, 2"
         ") w LEFT JOIN lineage_names k ON k.name = w.prefix GROUP BY 1, 2"
     )
-    fixed = [c for c in COLUMNS if c != "id"]
+    fixed = [c for c in sample_columns() if c != "id"]
     coverage_sql = (
         "SELECT "
         + ", ".join(
@@ -409,20 +420,8 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(text)
     logger.info("wrote %s", out)
     if not args.no_results and not args.only:
-        write_section(text)
+        queries.write_section(text, section=SECTION)
     return 0
-
-
-def write_section(text: str, path: Path = RESULTS_MD) -> None:
-    """Replace (or append) this section of RESULTS.md: from its heading to the next ``## ``."""
-    current = path.read_text()
-    start = current.find(SECTION)
-    if start == -1:
-        path.write_text(current.rstrip("\n") + "\n\n" + text)
-        return
-    end = current.find("\n## ", start + len(SECTION))
-    tail = current[end + 1 :] if end != -1 else ""
-    path.write_text(current[:start] + text + ("\n" + tail if tail else ""))
 
 
 def report(rows: list, data: dict, exported: float, loaded: float, repeat: int) -> str:

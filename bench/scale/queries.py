@@ -455,17 +455,17 @@ def section(n: int) -> str:
     return "\n".join(parts)
 
 
-def write_section(text: str, path: Path = RESULTS_MD) -> None:
-    """Replace (or append) only this benchmark's section of RESULTS.md."""
+def write_section(text: str, path: Path = RESULTS_MD, section: str = SECTION) -> None:
+    """Replace (or append) only ``section`` of RESULTS.md (this benchmark's by default)."""
     current = path.read_text() if path.exists() else "# Benchmarks\n"
-    start = current.find(SECTION)
+    start = current.find(section)
     if start == -1:
         new = current.rstrip("\n") + "\n\n" + text
     else:
         # the section ends at the next heading that is not one of its own ``### N = …`` blocks
         # (other benchmarks append their own ``##``/``###`` headings after it)
         end = -1
-        offset = start + len(SECTION)
+        offset = start + len(section)
         for line in current[offset:].splitlines(keepends=True):
             if line.startswith("## ") or (
                 line.startswith("### ") and not line.startswith("### N = ")

@@ -312,13 +312,8 @@ class FilterCompiler:
                 raise BadMutationError(f"'{text}' is not a mutation of the kind '{label}'")
         if parsed.molecule == "nt":
             if replicon_id is None:
-                if len(self.replicons) != 1:
-                    raise RepliconRequiredError(
-                        f"'{text}': reference {self.reference.accession} has "
-                        f"{len(self.replicons)} replicons; say which one",
-                        hint=f"Prefix it, e.g. {min(self.replicons, default='ACC')}:{text}",
-                    )
-                replicon_id = next(iter(self.replicons.values()))
+                example = f"{min(self.replicons, default='ACC')}:{text}"
+                replicon_id = self._only_replicon(text, f"Prefix it, e.g. {example}")
             target.replicon_id = replicon_id
             return target
         target.cds_ids = self._cds_for(parsed.gene or "", replicon_id, text)
@@ -345,6 +340,19 @@ class FilterCompiler:
         """The symbols a mutation prefix may name (CDS and gene symbols, as stored)."""
         rows = [c for c in self._cds if replicon_id is None or c["replicon_id"] == replicon_id]
         return {c["symbol"] for c in rows} | {c["gene__symbol"] for c in rows if c["gene__symbol"]}
+
+    def _only_replicon(self, text: str, hint: str) -> int:
+        """The reference's one replicon, for a mutation that names none.
+
+        :raises RepliconRequiredError: the reference has several (or none).
+        """
+        if len(self.replicons) != 1:
+            raise RepliconRequiredError(
+                f"'{text}': reference {self.reference.accession} has "
+                f"{len(self.replicons)} replicons; say which one",
+                hint=hint,
+            )
+        return next(iter(self.replicons.values()))
 
     def _prefix_hint(self) -> str:
         return (
@@ -543,13 +551,8 @@ class FilterCompiler:
         where = Q(kind=MutationKind.INSERTION, start=max(at - 1, 0), end=at)
         if gene is None:
             if replicon_id is None:
-                if len(self.replicons) != 1:
-                    raise RepliconRequiredError(
-                        f"'{cond.value}': reference {self.reference.accession} has "
-                        f"{len(self.replicons)} replicons; say which one",
-                        hint=f"e.g. ins_{min(self.replicons, default='ACC')}:{at}:…",
-                    )
-                replicon_id = next(iter(self.replicons.values()))
+                example = f"ins_{min(self.replicons, default='ACC')}:{at}:…"
+                replicon_id = self._only_replicon(cond.value, f"e.g. {example}")
             model: Any = NucleotideMutation
             where &= Q(replicon_id=replicon_id)
             column = "nt_mutation_ids"

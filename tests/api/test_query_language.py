@@ -355,19 +355,7 @@ def inputs(shared_data: Path) -> dict[str, tuple[oracle.Reference, Genome, Row]]
 
 
 def descendants(roots: list[str]) -> set[str]:
-    """The roots and every lineage below them in sonar's lineage TSV (read here)."""
-    with LINEAGE_TREE.open() as handle:
-        children = {
-            row["lineage"]: row["sublineage"].split(",")
-            for row in csv.DictReader(handle, delimiter="\t")
-        }
-    found, todo = set(), list(roots)
-    while todo:
-        name = todo.pop()
-        if name not in found:
-            found.add(name)
-            todo += children.get(name, [])
-    return found
+    return oracle.tree_descendants(LINEAGE_TREE, roots)
 
 
 def aa(gene: str, codon: int, alt: str) -> Carrier:

@@ -10,6 +10,7 @@ choose gives the same answer. Positions here are 1-based, as in the labels.
 
 from __future__ import annotations
 
+import csv
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,3 +132,20 @@ def has_insertion(ref: Reference, genome: str, after: int, inserted: str) -> boo
     window = ref.sequence[lo - 1 : hi]
     alleles = [window[:cut] + inserted + window[cut:] for cut in range(len(window) + 1)]
     return _carries(genome_bases(ref, genome, lo, hi), alleles, INDEL_FLANK)
+
+
+def tree_descendants(tree: Path, roots: list[str]) -> set[str]:
+    """The roots and every lineage below them, read from sonar's lineage TSV (``lineage``,
+    ``sublineage`` as a comma list): not through our lineage import or graph."""
+    with tree.open() as handle:
+        children = {
+            row["lineage"]: row["sublineage"].split(",")
+            for row in csv.DictReader(handle, delimiter="\t")
+        }
+    found, todo = set(), list(roots)
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo += children.get(name, [])
+    return found
